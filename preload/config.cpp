@@ -1,0 +1,106 @@
+// Reads fdtrack's FDTRACK_* settings from the environment.
+#include "preload/config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atomic>
+
+namespace fdtrack {
+namespace {
+
+Config g_config;
+std::atomic<int> g_state{0};  // 0 unparsed, 1 parsing, 2 ready
+
+void complain(const char* variable, const char* value, const char* expected) {
+    char line[512];
+    size_t n = 0;
+    for (const char* part : {"fdtrack: ignoring malformed ", variable, "=\"", value, "\" (expected ", expected,
+                             "); using the default\n"}) {
+        size_t len = strnlen(part, sizeof line - n - 1);
+        memcpy(line + n, part, len);
+        n += len;
+    }
+    ssize_t ignored = write(STDERR_FILENO, line, n);
+    (void)ignored;
+}
+
+bool parse_int(const char* text, int64_t min, int64_t max, int64_t* out) {
+    if (!text || !*text) return false;
+    int64_t value = 0;
+    for (const char* p = text; *p; ++p) {
+        if (*p < '0' || *p > '9') return false;
+        value = value * 10 + (*p - '0');
+        if (value > max) return false;
+    }
+    if (value < min) return false;
+    *out = value;
+    return true;
+}
+
+bool parse_bool(const char* text, bool* out) {
+    if (!strcmp(text, "1") || !strcmp(text, "yes") || !strcmp(text, "true")) return *out = true, true;
+    if (!strcmp(text, "0") || !strcmp(text, "no") || !strcmp(text, "false")) return *out = false, true;
+    return false;
+}
+
+void parse(Config& c) {
+    c.dump_signal = SIGUSR1;
+    int64_t number;
+    if (const char* v = getenv("FDTRACK_DEPTH")) {
+        if (parse_int(v, 1, kMaxDepth, &number)) c.depth = static_cast<int>(number);
+        else complain("FDTRACK_DEPTH", v, "a number from 1 to 256");
+    }
+    if (const char* v = getenv("FDTRACK_SIGNAL")) {
+        int sig = parse_signal_name(v);
+        if (sig >= 0) c.dump_signal = sig;
+        else complain("FDTRACK_SIGNAL", v, "USR1, USR2, RTMIN+N or none");
+    }
+    if (const char* v = getenv("FDTRACK_OUTPUT"); v && *v) c.output_dir = v;
+    if (const char* v = getenv("FDTRACK_THRESHOLD")) {
+        if (parse_int(v, 1, 1 << 30, &number)) c.threshold = number;
+        else complain("FDTRACK_THRESHOLD", v, "a positive number of fds");
+    }
+    if (const char* v = getenv("FDTRACK_SUPPRESSIONS"); v && *v) c.suppressions = v;
+    if (const char* v = getenv("FDTRACK_FOLLOW_CHILDREN")) {
+        if (!parse_bool(v, &c.follow_children)) complain("FDTRACK_FOLLOW_CHILDREN", v, "1 or 0");
+    }
+    if (const char* v = getenv("FDTRACK_PYTHON")) {
+        if (!parse_bool(v, &c.python)) complain("FDTRACK_PYTHON", v, "1 or 0");
+    }
+    if (const char* v = getenv("FDTRACK_EXIT_REPORT"); v && *v) c.exit_report = v;
+}
+
+}  // namespace
+
+const Config& config() {
+    if (g_state.load(std::memory_order_acquire) == 2) return g_config;
+    int expected = 0;
+    if (g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+        parse(g_config);
+        g_state.store(2, std::memory_order_release);
+    } else {
+        while (g_state.load(std::memory_order_acquire) != 2) {
+        }  // another thread is parsing: a few microseconds at most
+    }
+    return g_config;
+}
+
+int parse_signal_name(const char* text) {
+    if (!strcmp(text, "none") || !strcmp(text, "NONE")) return 0;
+    if (!strncmp(text, "SIG", 3)) text += 3;
+    if (!strcmp(text, "USR1")) return SIGUSR1;
+    if (!strcmp(text, "USR2")) return SIGUSR2;
+    if (!strncmp(text, "RTMIN", 5)) {
+        int64_t offset = 0;
+        if (text[5] != '\0' && (text[5] != '+' || !parse_int(text + 6, 0, SIGRTMAX - SIGRTMIN, &offset))) return -1;
+        return SIGRTMIN + static_cast<int>(offset);
+    }
+    int64_t number;
+    if (parse_int(text, 1, SIGRTMAX, &number) && number != SIGKILL && number != SIGSTOP) return static_cast<int>(number);
+    return -1;
+}
+
+}  // namespace fdtrack

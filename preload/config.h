@@ -1,0 +1,30 @@
+// fdtrack's settings inside the traced process, read from FDTRACK_* variables
+// (SPEC.md). Parsed without allocating, so it can run from the first hook.
+#pragma once
+
+#include <cstdint>
+
+namespace fdtrack {
+
+struct Config {
+    int depth = 32;                  // FDTRACK_DEPTH: native frames kept per stack
+    int dump_signal = 0;             // FDTRACK_SIGNAL: 0 = none; default SIGUSR1
+    const char* output_dir = nullptr;     // FDTRACK_OUTPUT; nullptr = cwd if writable, else tmp
+    int64_t threshold = -1;          // FDTRACK_THRESHOLD; -1 = 90% of the soft RLIMIT_NOFILE
+    const char* suppressions = nullptr;   // FDTRACK_SUPPRESSIONS
+    bool follow_children = false;    // FDTRACK_FOLLOW_CHILDREN=1
+    bool python = true;              // FDTRACK_PYTHON=0 disables Python frames
+    const char* exit_report = nullptr;    // FDTRACK_EXIT_REPORT: set by `fdtrack run`
+};
+
+inline constexpr int kMaxDepth = 256;
+
+// Parses the environment once; malformed values get a one-line message naming
+// the variable and keep their default.
+const Config& config();
+
+// Parses a signal name as FDTRACK_SIGNAL takes it (USR1, SIGUSR2, RTMIN+3,
+// none); returns -1 if malformed, 0 for none.
+int parse_signal_name(const char* text);
+
+}  // namespace fdtrack

@@ -1,0 +1,51 @@
+// libfdtrack.so's life cycle: start tracking when loaded, follow forks, write
+// the exit report when the program ends.
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "preload/dump.h"
+#include "preload/python_exit.h"
+#include "preload/python_frames.h"
+#include "preload/registry.h"
+#include "preload/thread_state.h"
+#include "preload/tracker.h"
+
+namespace fdtrack {
+namespace {
+
+void after_fork_in_child() {
+    reset_thread_state_after_fork();
+    registry().repair_after_fork();
+    reset_dump_state_after_fork();
+    forget_recorded_since_fork();
+}
+
+// CPython closes what the program leaked while it finalizes, long before ELF
+// destructors run: this is called from Python's atexit instead.
+void python_is_exiting() {
+    write_exit_report();
+}
+
+__attribute__((constructor(101))) void on_load() {
+    Reentry own;
+    if (!tracking()) return;
+    // Children started with exec see who the tracked process is (tracker.cpp).
+    if (!getenv("FDTRACK_PID")) {
+        char pid[24];
+        snprintf(pid, sizeof pid, "%d", static_cast<int>(getpid()));
+        setenv("FDTRACK_PID", pid, 0);
+    }
+    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+    if (python::init()) python::install_exit_hook(python_is_exiting);
+}
+
+__attribute__((destructor(101))) void on_unload() {
+    if (fdtrack_vfork_child || !tracking()) return;
+    if (is_fork_child() && !recorded_since_fork()) return;  // a copy of its parent: nothing of its own to say
+    write_exit_report();
+}
+
+}  // namespace
+}  // namespace fdtrack

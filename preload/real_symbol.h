@@ -1,0 +1,42 @@
+// Finds the next definition of a libc function after fdtrack's own (what
+// RTLD_NEXT means) without calling dlsym, which may allocate: a hook can be
+// reached from inside a custom allocator's initialisation.
+#pragma once
+
+#include <atomic>
+
+namespace fdtrack {
+
+// The address of the next definition of `name`, or nullptr.
+void* find_next_symbol(const char* name);
+
+// Reports once on stderr that `name` has no real definition; hooks then fail
+// with ENOSYS rather than crash.
+void report_missing_symbol(const char* name);
+
+// A typed handle on the real function behind one hook, resolved on first use.
+// Constant-initialised, so it works before any constructor has run.
+template <typename Fn>
+class Real {
+public:
+    constexpr explicit Real(const char* name) : name_(name) {}
+
+    Fn get() {
+        Fn fn = fn_.load(std::memory_order_acquire);
+        return fn ? fn : resolve();
+    }
+
+private:
+    Fn resolve() {
+        // Racing threads find the same address, so a plain store is enough.
+        Fn fn = reinterpret_cast<Fn>(find_next_symbol(name_));
+        if (fn) fn_.store(fn, std::memory_order_release);
+        else report_missing_symbol(name_);
+        return fn;
+    }
+
+    const char* name_;
+    std::atomic<Fn> fn_{nullptr};
+};
+
+}  // namespace fdtrack

@@ -1,0 +1,81 @@
+// The report model (schema fdtrack/1, see SPEC.md): what the preload library
+// writes and what the CLI reads, renders and diffs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fdtrack {
+
+inline constexpr const char* kSchema = "fdtrack/1";
+
+struct NativeFrame {
+    std::string function;  // demangled; empty when unknown
+    std::string file;      // empty when the module has no debug info
+    int line = 0;          // 0 when unknown
+    std::string module;
+    uint64_t address = 0;
+};
+
+struct PythonFrame {
+    std::string function;
+    std::string file;
+    int line = 0;
+};
+
+struct Site {
+    int id = 0;
+    int count = 0;           // fds of this site open in this report
+    std::string call;
+    double oldest_age_s = 0;  // age of the oldest and newest fd of this site
+    double newest_age_s = 0;
+    std::vector<NativeFrame> frames;  // innermost first
+    std::vector<PythonFrame> python;  // innermost first
+};
+
+struct FdEntry {
+    int fd = -1;
+    std::string origin;  // "tracked" | "inherited" | "unknown"
+    std::string call;    // empty unless tracked
+    std::string kind;    // file dir pipe fifo socket epoll eventfd timerfd signalfd inotify memfd pidfd chr other
+    std::string target;
+    std::string state;   // TCP sockets only
+    bool cloexec = false;
+    bool nonblock = false;
+    double age_s = 0;
+    int tid = 0;
+    std::string thread;
+    std::optional<int> site;  // set when origin == "tracked"
+    bool suppressed = false;
+};
+
+struct BadClose {
+    int fd = -1;
+    std::string error;  // "double_close" | "never_opened" | "owned_by_stream"
+    std::optional<int> site;
+    std::optional<int> previous_close_site;
+    std::optional<int> opened_site;
+};
+
+struct Report {
+    std::string schema = kSchema;
+    int pid = 0;
+    std::string program;
+    std::vector<std::string> argv;
+    std::string trigger;  // "exit" | "signal" | "emfile" | "threshold" | "api"
+    std::string time;     // ISO 8601 UTC
+    uint64_t rlimit_nofile = 0;
+    int open_count = 0;
+    std::vector<FdEntry> fds;
+    std::vector<Site> sites;
+    std::vector<BadClose> bad_closes;
+};
+
+// A leak, in an exit report: a tracked fd that no suppression matched.
+inline bool is_leak(const FdEntry& fd) {
+    return fd.origin == "tracked" && !fd.suppressed && fd.fd > 2;
+}
+
+}  // namespace fdtrack
