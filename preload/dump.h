@@ -1,0 +1,23 @@
+// Writes reports where SPEC.md says: fdtrack.<pid>.<seq>.{json,txt} in the
+// output directory with a one-line notice on stderr, or, under `fdtrack run`,
+// the exit report to the file the CLI asked for.
+#pragma once
+
+#include <string>
+
+#include "report/report.h"
+
+namespace fdtrack {
+
+// Takes a snapshot and writes it to the output directory. Returns the JSON
+// file's path (empty if nothing could be written).
+std::string dump_now(const char* trigger);
+
+// The exit report, written once per process: from the Python exit hook when
+// the interpreter starts shutting down, else from the library destructor.
+void write_exit_report();
+
+// In a fork child: the exit report is the child's own to write.
+void reset_dump_state_after_fork();
+
+}  // namespace fdtrack

@@ -1,0 +1,418 @@
+// Every libc entry point that creates or closes a descriptor, in one place.
+// Each wrapper reads "enter; call the real function; tell the tracker"; the
+// guard logic lives in Hook (tracker.h). Adding an fd-creating function whose
+// result is the new fd is one RETURNS_FD line (plus its test).
+#include <dirent.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <pty.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <type_traits>
+
+#include "preload/real_symbol.h"
+#include "preload/tracker.h"
+
+// The _FORTIFY_SOURCE entry points are only declared when fortification is on.
+extern "C" {
+int __open_2(const char*, int);
+int __open64_2(const char*, int);
+int __openat_2(int, const char*, int);
+int __openat64_2(int, const char*, int);
+}
+
+namespace {
+
+using fdtrack::Hook;
+using fdtrack::Real;
+
+// Calls the real function; if libc has none, fails like an unimplemented call.
+template <typename Fn, typename... Args>
+inline auto call_real(Real<Fn>& real, Args... args) {
+    Fn fn = real.get();
+    using R = decltype(fn(args...));
+    if (__builtin_expect(fn == nullptr, 0)) {
+        errno = ENOSYS;
+        if constexpr (std::is_pointer_v<R>) return R(nullptr);
+        else if constexpr (std::is_void_v<R>) return;
+        else return R(-1);
+    }
+    return fn(args...);
+}
+
+// open() and friends read a mode argument only when they may create a file.
+inline bool takes_mode(int flags) {
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+inline int stream_fd(FILE* stream) {
+    int saved = errno;
+    int fd = stream ? fileno(stream) : -1;  // -1 for memory streams
+    errno = saved;
+    return fd;
+}
+
+inline int dir_fd(DIR* dir) {
+    int saved = errno;
+    int fd = dir ? dirfd(dir) : -1;
+    errno = saved;
+    return fd;
+}
+
+}  // namespace
+
+#define FDTRACK_EXPORT __attribute__((visibility("default")))
+
+// Defines the exported symbol `name` (an asm label, so glibc's own C++
+// declaration with its exception specification does not clash) and the typed
+// handle on the real function, real_name.
+#define HOOK(ret, name, params)                                                       \
+    static constinit Real<decltype(&::name)> real_##name{#name};                      \
+    extern "C" FDTRACK_EXPORT ret hook_##name params __asm__(#name);                   \
+    extern "C" ret hook_##name params
+#define CALL(name, ...) call_real(real_##name __VA_OPT__(, ) __VA_ARGS__)
+
+// --- Functions whose result is the new fd ------------------------------------
+#define RETURNS_FD(name, params, ...) \
+    HOOK(int, name, params) { Hook hook; return hook.created(#name, CALL(name, __VA_ARGS__)); }
+
+RETURNS_FD(__open_2, (const char* path, int flags), path, flags)
+RETURNS_FD(__open64_2, (const char* path, int flags), path, flags)
+RETURNS_FD(__openat_2, (int dir, const char* path, int flags), dir, path, flags)
+RETURNS_FD(__openat64_2, (int dir, const char* path, int flags), dir, path, flags)
+RETURNS_FD(creat, (const char* path, mode_t mode), path, mode)
+RETURNS_FD(creat64, (const char* path, mode_t mode), path, mode)
+RETURNS_FD(mkstemp, (char* tmpl), tmpl)
+RETURNS_FD(mkstemp64, (char* tmpl), tmpl)
+RETURNS_FD(mkostemp, (char* tmpl, int flags), tmpl, flags)
+RETURNS_FD(mkostemp64, (char* tmpl, int flags), tmpl, flags)
+RETURNS_FD(mkstemps, (char* tmpl, int suffix), tmpl, suffix)
+RETURNS_FD(mkstemps64, (char* tmpl, int suffix), tmpl, suffix)
+RETURNS_FD(mkostemps, (char* tmpl, int suffix, int flags), tmpl, suffix, flags)
+RETURNS_FD(mkostemps64, (char* tmpl, int suffix, int flags), tmpl, suffix, flags)
+RETURNS_FD(socket, (int domain, int type, int protocol), domain, type, protocol)
+RETURNS_FD(accept, (int fd, sockaddr* addr, socklen_t* len), fd, addr, len)
+RETURNS_FD(accept4, (int fd, sockaddr* addr, socklen_t* len, int flags), fd, addr, len, flags)
+RETURNS_FD(epoll_create, (int size), size)
+RETURNS_FD(epoll_create1, (int flags), flags)
+RETURNS_FD(eventfd, (unsigned int count, int flags), count, flags)
+RETURNS_FD(timerfd_create, (int clock, int flags), clock, flags)
+RETURNS_FD(inotify_init, ())
+RETURNS_FD(inotify_init1, (int flags), flags)
+RETURNS_FD(fanotify_init, (unsigned int flags, unsigned int event_flags), flags, event_flags)
+RETURNS_FD(memfd_create, (const char* name, unsigned int flags), name, flags)
+RETURNS_FD(pidfd_open, (pid_t pid, unsigned int flags), pid, flags)
+RETURNS_FD(pidfd_getfd, (int pidfd, int target, unsigned int flags), pidfd, target, flags)
+RETURNS_FD(posix_openpt, (int flags), flags)
+RETURNS_FD(getpt, ())
+RETURNS_FD(shm_open, (const char* name, int flags, mode_t mode), name, flags, mode)
+RETURNS_FD(open_by_handle_at, (int mount, file_handle* handle, int flags), mount, handle, flags)
+RETURNS_FD(dup, (int fd), fd)
+
+// --- The open family: a mode argument only with O_CREAT or O_TMPFILE ----------
+#define OPEN_LIKE(name, params, ...)                                   \
+    HOOK(int, name, params) {                                          \
+        mode_t mode = 0;                                               \
+        if (takes_mode(flags)) {                                       \
+            va_list ap;                                                \
+            va_start(ap, flags);                                       \
+            mode = va_arg(ap, mode_t);                                 \
+            va_end(ap);                                                \
+        }                                                              \
+        Hook hook;                                                     \
+        return hook.created(#name, CALL(name, __VA_ARGS__, mode));     \
+    }
+
+OPEN_LIKE(open, (const char* path, int flags, ...), path, flags)
+OPEN_LIKE(open64, (const char* path, int flags, ...), path, flags)
+OPEN_LIKE(openat, (int dir, const char* path, int flags, ...), dir, path, flags)
+OPEN_LIKE(openat64, (int dir, const char* path, int flags, ...), dir, path, flags)
+
+HOOK(int, signalfd, (int fd, const sigset_t* mask, int flags)) {
+    Hook hook;
+    int result = CALL(signalfd, fd, mask, flags);
+    return fd == -1 ? hook.created("signalfd", result) : result;  // else it updated `fd`'s mask
+}
+
+// dup2 and dup3 onto a live fd close it implicitly; the new record replaces it.
+HOOK(int, dup2, (int fd, int target)) {
+    Hook hook;
+    int result = CALL(dup2, fd, target);
+    return fd == target ? result : hook.created("dup2", result);
+}
+RETURNS_FD(dup3, (int fd, int target, int flags), fd, target, flags)
+
+#define FCNTL_LIKE(name)                                                                   \
+    HOOK(int, name, (int fd, int cmd, ...)) {                                              \
+        va_list ap;                                                                        \
+        va_start(ap, cmd);                                                                 \
+        void* arg = va_arg(ap, void*); /* every fcntl argument fits in a register */       \
+        va_end(ap);                                                                        \
+        if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) return CALL(name, fd, cmd, arg);     \
+        Hook hook;                                                                         \
+        return hook.created(#name, CALL(name, fd, cmd, arg));                              \
+    }
+FCNTL_LIKE(fcntl)
+FCNTL_LIKE(fcntl64)
+
+// --- Functions that fill a pair of fds -----------------------------------------
+#define FILLS_PAIR(name, params, fds, ...)                                 \
+    HOOK(int, name, params) {                                              \
+        Hook hook;                                                         \
+        int result = CALL(name, __VA_ARGS__);                              \
+        if (result == 0) {                                                 \
+            fds[0] = hook.created(#name, fds[0]);                          \
+            fds[1] = hook.created(#name, fds[1]);                          \
+        } else {                                                           \
+            hook.created(#name, -1);                                       \
+        }                                                                  \
+        return result;                                                     \
+    }
+
+FILLS_PAIR(pipe, (int fds[2]), fds, fds)
+FILLS_PAIR(pipe2, (int fds[2], int flags), fds, fds, flags)
+FILLS_PAIR(socketpair, (int domain, int type, int protocol, int fds[2]), fds, domain, type, protocol, fds)
+
+HOOK(int, openpty, (int* master, int* slave, char* name, const termios* term, const winsize* size)) {
+    Hook hook;
+    int result = CALL(openpty, master, slave, name, term, size);
+    if (result == 0) {
+        hook.created("openpty", *master, false);
+        hook.created("openpty", *slave, false);
+    }
+    return result;
+}
+
+// --- stdio and dirent: glibc opens their fds internally, out of our reach ------
+#define RETURNS_STREAM(name, params, ...)                                  \
+    HOOK(FILE*, name, params) {                                            \
+        Hook hook;                                                         \
+        FILE* stream = CALL(name, __VA_ARGS__);                            \
+        hook.created(#name, stream ? stream_fd(stream) : -1, false);       \
+        return stream;                                                     \
+    }
+
+RETURNS_STREAM(fopen, (const char* path, const char* mode), path, mode)
+RETURNS_STREAM(fopen64, (const char* path, const char* mode), path, mode)
+RETURNS_STREAM(fdopen, (int fd, const char* mode), fd, mode)  // the stream now owns the fd
+RETURNS_STREAM(tmpfile, ())
+RETURNS_STREAM(tmpfile64, ())
+RETURNS_STREAM(popen, (const char* command, const char* mode), command, mode)
+
+// freopen closes the stream's old fd and opens a new one, maybe the same number.
+#define FREOPEN_LIKE(name)                                                                   \
+    HOOK(FILE*, name, (const char* path, const char* mode, FILE* stream)) {                  \
+        Hook hook;                                                                           \
+        hook.closing(stream_fd(stream));                                                     \
+        FILE* result = CALL(name, path, mode, stream);                                       \
+        hook.created(#name, result ? stream_fd(result) : -1, false);                         \
+        return result;                                                                       \
+    }
+FREOPEN_LIKE(freopen)
+FREOPEN_LIKE(freopen64)
+
+#define RETURNS_DIR(name, params, ...)                                     \
+    HOOK(DIR*, name, params) {                                             \
+        Hook hook;                                                         \
+        DIR* dir = CALL(name, __VA_ARGS__);                                \
+        hook.created(#name, dir ? dir_fd(dir) : -1, false);                \
+        return dir;                                                        \
+    }
+RETURNS_DIR(opendir, (const char* path), path)
+RETURNS_DIR(fdopendir, (int fd), fd)
+
+// --- Closing ---------------------------------------------------------------------
+HOOK(int, close, (int fd)) {
+    Hook hook;
+    if (!hook.closing(fd)) {
+        errno = EBADF;  // one of fdtrack's own: without fdtrack this number is not open
+        return -1;
+    }
+    return CALL(close, fd);
+}
+
+// Closing a stream or directory closes its fd; it is forgotten first because
+// another thread may get the number back as soon as the kernel frees it.
+#define CLOSES_STREAM(name, type, fd_of)                  \
+    HOOK(int, name, (type* handle)) {                     \
+        Hook hook;                                        \
+        if (handle) hook.closing(fd_of(handle));          \
+        return CALL(name, handle);                        \
+    }
+CLOSES_STREAM(fclose, FILE, stream_fd)
+CLOSES_STREAM(pclose, FILE, stream_fd)
+CLOSES_STREAM(closedir, DIR, dir_fd)
+
+namespace {
+constexpr int kMaxOwnFds = 64;
+int close_range_sparing_own(Hook& hook, unsigned low, unsigned high, int flags);
+}  // namespace
+
+HOOK(int, close_range, (unsigned int low, unsigned int high, int flags)) {
+    Hook hook;
+    return close_range_sparing_own(hook, low, high, flags);
+}
+
+namespace {
+
+// close_range over [low, high], skipping fdtrack's own fds so that a program
+// that closes "every fd" does not pull them from under us.
+int close_range_sparing_own(Hook& hook, unsigned low, unsigned high, int flags) {
+    if (!hook.active() || (flags & CLOSE_RANGE_CLOEXEC)) return CALL(close_range, low, high, flags);
+    int saved = errno;
+    int own[kMaxOwnFds];
+    int n_own = fdtrack::forget_range(low, high, own, kMaxOwnFds);
+    errno = saved;
+    int result = 0;
+    unsigned from = low;
+    for (int i = 0; i <= n_own && result == 0; ++i) {
+        unsigned to = i < n_own ? static_cast<unsigned>(own[i]) - 1 : high;
+        if (i < n_own && static_cast<unsigned>(own[i]) == from) {
+            from = own[i] + 1u;
+            continue;
+        }
+        if (from <= to) result = CALL(close_range, from, to, flags);
+        if (i < n_own) from = own[i] + 1u;
+    }
+    return result;
+}
+
+}  // namespace
+
+HOOK(void, closefrom, (int low)) {
+    Hook hook;
+    if (!hook.active()) return CALL(closefrom, low);
+    int saved = errno;
+    if (close_range_sparing_own(hook, static_cast<unsigned>(low), ~0u, 0) != 0) {
+        CALL(closefrom, low);  // no close_range in this kernel: glibc has a fallback
+    }
+    errno = saved;
+}
+
+// --- fds received over unix sockets (SCM_RIGHTS) ---------------------------------
+namespace {
+
+void record_received(Hook& hook, const char* call, const msghdr* msg) {
+    if (!hook.active() || !msg || !msg->msg_control) return;
+    for (const cmsghdr* c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(const_cast<msghdr*>(msg), const_cast<cmsghdr*>(c))) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const auto* fds = reinterpret_cast<const unsigned char*>(CMSG_DATA(c));
+        for (size_t i = 0; i < n; ++i) {
+            int fd;
+            memcpy(&fd, fds + i * sizeof(int), sizeof fd);
+            hook.created(call, fd, false);
+        }
+    }
+}
+
+}  // namespace
+
+HOOK(ssize_t, recvmsg, (int fd, msghdr* msg, int flags)) {
+    Hook hook;
+    ssize_t result = CALL(recvmsg, fd, msg, flags);
+    if (result >= 0) record_received(hook, "recvmsg", msg);
+    return result;
+}
+
+HOOK(int, recvmmsg, (int fd, mmsghdr* msgs, unsigned int n, int flags, timespec* timeout)) {
+    Hook hook;
+    int result = CALL(recvmmsg, fd, msgs, n, flags, timeout);
+    for (int i = 0; i < result; ++i) record_received(hook, "recvmmsg", &msgs[i].msg_hdr);
+    return result;
+}
+
+// --- syscall(): programs call it for what glibc long lacked (pidfd_open) -----------
+namespace {
+
+const char* creating_syscall(long number) {
+    switch (number) {
+        case SYS_open: return "open";
+        case SYS_openat: return "openat";
+        case SYS_openat2: return "openat2";
+        case SYS_creat: return "creat";
+        case SYS_socket: return "socket";
+        case SYS_accept: return "accept";
+        case SYS_accept4: return "accept4";
+        case SYS_dup: return "dup";
+        case SYS_dup2: return "dup2";
+        case SYS_dup3: return "dup3";
+        case SYS_epoll_create: return "epoll_create";
+        case SYS_epoll_create1: return "epoll_create1";
+        case SYS_eventfd: return "eventfd";
+        case SYS_eventfd2: return "eventfd2";
+        case SYS_timerfd_create: return "timerfd_create";
+        case SYS_signalfd: return "signalfd";
+        case SYS_signalfd4: return "signalfd4";
+        case SYS_inotify_init: return "inotify_init";
+        case SYS_inotify_init1: return "inotify_init1";
+        case SYS_fanotify_init: return "fanotify_init";
+        case SYS_memfd_create: return "memfd_create";
+        case SYS_memfd_secret: return "memfd_secret";
+        case SYS_pidfd_open: return "pidfd_open";
+        case SYS_pidfd_getfd: return "pidfd_getfd";
+        case SYS_userfaultfd: return "userfaultfd";
+        case SYS_perf_event_open: return "perf_event_open";
+        case SYS_io_uring_setup: return "io_uring_setup";
+        case SYS_open_by_handle_at: return "open_by_handle_at";
+        default: return nullptr;
+    }
+}
+
+}  // namespace
+
+HOOK(long, syscall, (long number, ...)) {
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (long& arg : a) arg = va_arg(ap, long);  // the kernel takes at most six
+    va_end(ap);
+    const char* creates = creating_syscall(number);
+    bool pair = number == SYS_pipe || number == SYS_pipe2 || number == SYS_socketpair;
+    if (!creates && !pair && number != SYS_close && number != SYS_close_range) {
+        return CALL(syscall, number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
+    Hook hook;
+    if (number == SYS_close) {
+        if (!hook.closing(static_cast<int>(a[0]))) {
+            errno = EBADF;
+            return -1;
+        }
+    } else if (number == SYS_close_range) {
+        return close_range_sparing_own(hook, static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]),
+                                       static_cast<int>(a[2]));
+    }
+    long result = CALL(syscall, number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    bool updates_existing = (number == SYS_signalfd || number == SYS_signalfd4) && a[0] != -1;
+    bool same_fd = number == SYS_dup2 && a[0] == a[1];
+    if (creates && !updates_existing && !same_fd) {
+        result = hook.created(creates, static_cast<int>(result), false);
+    } else if (pair) {
+        int* fds = reinterpret_cast<int*>(number == SYS_socketpair ? a[3] : a[0]);
+        if (result == 0) {
+            hook.created(number == SYS_socketpair ? "socketpair" : "pipe2", fds[0], false);
+            hook.created(number == SYS_socketpair ? "socketpair" : "pipe2", fds[1], false);
+        }
+    }
+    return result;
+}
+
+// Called by vfork.S when the vfork system call fails.
+extern "C" __attribute__((visibility("hidden"))) int fdtrack_vfork_failed(int error) {
+    errno = error;
+    return -1;
+}

@@ -1,0 +1,165 @@
+// The fd table: chunks of slots mapped on first use, so any fd number up to
+// the kernel's limit fits without a fixed cap and without malloc.
+#include "preload/registry.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#include <climits>
+
+namespace fdtrack {
+
+// One cache line per fd: threads working on neighbouring fds do not contend.
+struct alignas(64) Registry::Slot {
+    std::atomic<uint32_t> seq;  // odd while a writer owns the slot
+    std::atomic<uint8_t> origin;
+    std::atomic<uint32_t> stack;
+    std::atomic<pid_t> tid;
+    std::atomic<const char*> call;
+    std::atomic<int64_t> created_ns;
+    std::atomic<uint64_t> thread[2];
+};
+
+namespace {
+
+constexpr int kChunkShift = 12;  // 4096 fds, 256 KiB per chunk
+constexpr int kChunkSize = 1 << kChunkShift;
+constexpr int kChunks = (INT_MAX >> kChunkShift) + 1;
+
+std::atomic<Registry::Slot*> g_chunks[kChunks];  // zero-initialised: no constructor needed
+Registry g_registry;
+
+// Takes the slot for writing. Writers of one fd only overlap when the program
+// itself races on that fd; a bounded spin keeps a slot left odd by a thread
+// that died in fork from blocking us forever.
+void lock(Registry::Slot& s) {
+    for (int spins = 0;; ++spins) {
+        uint32_t seq = s.seq.load(std::memory_order_relaxed);
+        if ((seq & 1) == 0 || spins > (1 << 16)) {
+            if (s.seq.compare_exchange_weak(seq, seq | 1, std::memory_order_acquire)) return;
+        }
+    }
+}
+
+void unlock(Registry::Slot& s) {
+    s.seq.store((s.seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_release);
+}
+
+bool counts(uint8_t origin) {
+    return origin != static_cast<uint8_t>(Origin::empty) && origin != static_cast<uint8_t>(Origin::own);
+}
+
+}  // namespace
+
+Registry& registry() { return g_registry; }
+
+Registry::Slot* Registry::slot(int fd, bool create) const {
+    if (fd < 0) return nullptr;
+    std::atomic<Slot*>& chunk = g_chunks[fd >> kChunkShift];
+    Slot* slots = chunk.load(std::memory_order_acquire);
+    if (!slots && create) {
+        void* mem = mmap(nullptr, sizeof(Slot) * kChunkSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) return nullptr;
+        Slot* fresh = static_cast<Slot*>(mem);  // zeroed by the kernel: all slots empty
+        if (chunk.compare_exchange_strong(slots, fresh, std::memory_order_acq_rel)) slots = fresh;
+        else munmap(mem, sizeof(Slot) * kChunkSize);  // another thread won; `slots` holds its chunk
+    }
+    return slots ? &slots[fd & (kChunkSize - 1)] : nullptr;
+}
+
+void Registry::put(int fd, const FdInfo& info) {
+    Slot* s = slot(fd, true);
+    if (!s) return;
+    lock(*s);
+    uint8_t before = s->origin.load(std::memory_order_relaxed);
+    s->call.store(info.call, std::memory_order_relaxed);
+    s->stack.store(info.stack, std::memory_order_relaxed);
+    s->tid.store(info.tid, std::memory_order_relaxed);
+    s->created_ns.store(info.created_ns, std::memory_order_relaxed);
+    uint64_t name[2];
+    memcpy(name, info.thread, sizeof name);
+    s->thread[0].store(name[0], std::memory_order_relaxed);
+    s->thread[1].store(name[1], std::memory_order_relaxed);
+    s->origin.store(static_cast<uint8_t>(info.origin), std::memory_order_relaxed);
+    unlock(*s);
+    int delta = counts(static_cast<uint8_t>(info.origin)) - counts(before);
+    if (delta) live_.fetch_add(delta, std::memory_order_relaxed);
+    int seen = max_fd_.load(std::memory_order_relaxed);
+    while (fd > seen && !max_fd_.compare_exchange_weak(seen, fd, std::memory_order_relaxed)) {
+    }
+}
+
+void Registry::put_inherited(int fd) {
+    Slot* s = slot(fd, true);
+    if (!s) return;
+    lock(*s);
+    bool was_empty = s->origin.load(std::memory_order_relaxed) == static_cast<uint8_t>(Origin::empty);
+    if (was_empty) {
+        s->call.store(nullptr, std::memory_order_relaxed);
+        s->stack.store(0, std::memory_order_relaxed);
+        s->tid.store(0, std::memory_order_relaxed);
+        s->created_ns.store(0, std::memory_order_relaxed);
+        s->thread[0].store(0, std::memory_order_relaxed);
+        s->thread[1].store(0, std::memory_order_relaxed);
+        s->origin.store(static_cast<uint8_t>(Origin::inherited), std::memory_order_relaxed);
+    }
+    unlock(*s);
+    if (!was_empty) return;
+    live_.fetch_add(1, std::memory_order_relaxed);
+    int seen = max_fd_.load(std::memory_order_relaxed);
+    while (fd > seen && !max_fd_.compare_exchange_weak(seen, fd, std::memory_order_relaxed)) {
+    }
+}
+
+Origin Registry::remove(int fd) {
+    Slot* s = slot(fd, false);
+    if (!s) return Origin::empty;
+    // Most closes are of fds we hold; an empty slot needs no write.
+    if (s->origin.load(std::memory_order_relaxed) == static_cast<uint8_t>(Origin::empty)) return Origin::empty;
+    lock(*s);
+    uint8_t before = s->origin.load(std::memory_order_relaxed);
+    s->origin.store(static_cast<uint8_t>(Origin::empty), std::memory_order_relaxed);
+    unlock(*s);
+    if (counts(before)) live_.fetch_sub(1, std::memory_order_relaxed);
+    return static_cast<Origin>(before);
+}
+
+FdInfo Registry::get(int fd) const {
+    FdInfo info;
+    const Slot* s = slot(fd, false);
+    if (!s) return info;
+    for (;;) {
+        uint32_t seq = s->seq.load(std::memory_order_acquire);
+        if (seq & 1) continue;
+        info.origin = static_cast<Origin>(s->origin.load(std::memory_order_relaxed));
+        info.call = s->call.load(std::memory_order_relaxed);
+        info.stack = s->stack.load(std::memory_order_relaxed);
+        info.tid = s->tid.load(std::memory_order_relaxed);
+        info.created_ns = s->created_ns.load(std::memory_order_relaxed);
+        uint64_t name[2] = {s->thread[0].load(std::memory_order_relaxed), s->thread[1].load(std::memory_order_relaxed)};
+        memcpy(info.thread, name, sizeof name);
+        info.thread[15] = '\0';
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (s->seq.load(std::memory_order_relaxed) == seq) return info;
+    }
+}
+
+Origin Registry::origin(int fd) const {
+    const Slot* s = slot(fd, false);
+    return s ? static_cast<Origin>(s->origin.load(std::memory_order_relaxed)) : Origin::empty;
+}
+
+void Registry::repair_after_fork() {
+    int max = max_fd();
+    for (int fd = 0; fd <= max; ++fd) {
+        Slot* s = slot(fd, false);
+        if (!s) {
+            fd |= kChunkSize - 1;  // skip the whole unmapped chunk
+            continue;
+        }
+        uint32_t seq = s->seq.load(std::memory_order_relaxed);
+        if (seq & 1) s->seq.store(seq + 1, std::memory_order_relaxed);
+    }
+}
+
+}  // namespace fdtrack

@@ -1,0 +1,59 @@
+// The table of live descriptors, indexed by fd number: who created each one,
+// when, on which thread and from which stack. Lock-free: the kernel never hands
+// out a live number twice, so each slot has one writer at a time; a per-slot
+// sequence number lets dumps read while hooks write.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace fdtrack {
+
+enum class Origin : uint8_t {
+    empty = 0,
+    tracked,    // created through a hook while fdtrack was tracking
+    inherited,  // already open when the library loaded
+    own,        // fdtrack's own descriptor: hidden from the program and the report
+};
+
+struct FdInfo {
+    Origin origin = Origin::empty;
+    const char* call = nullptr;  // a string literal: the hooked function's name
+    uint32_t stack = 0;          // id in the stack table; 0 = none
+    pid_t tid = 0;
+    int64_t created_ns = 0;      // CLOCK_MONOTONIC
+    char thread[16] = {};
+};
+
+class Registry {
+public:
+    // Records `fd` as created now, replacing whatever the slot held (a missed
+    // close, or the implicit close of dup2 onto a live fd).
+    void put(int fd, const FdInfo& info);
+    // Records an fd found open at load time, unless a hook got there first.
+    void put_inherited(int fd);
+    // Forgets `fd` and returns what it was (Origin::empty if unknown).
+    Origin remove(int fd);
+    // A consistent copy of slot `fd`.
+    FdInfo get(int fd) const;
+    Origin origin(int fd) const;
+
+    int max_fd() const { return max_fd_.load(std::memory_order_relaxed); }
+    int live_count() const { return live_.load(std::memory_order_relaxed); }
+
+    // In a fork child another thread may have died mid-write: reopen its slots.
+    void repair_after_fork();
+
+    struct Slot;
+
+private:
+    Slot* slot(int fd, bool create) const;
+    std::atomic<int> max_fd_{-1};
+    std::atomic<int> live_{0};  // slots not empty and not own
+};
+
+Registry& registry();
+
+}  // namespace fdtrack

@@ -1,0 +1,165 @@
+// Turns the registry and the stack table into a Report.
+#include "preload/snapshot.h"
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <unordered_map>
+
+#include "preload/fd_describe.h"
+#include "preload/registry.h"
+#include "preload/stack_table.h"
+#include "preload/symbolizer.h"
+#include "preload/thread_state.h"
+
+namespace fdtrack {
+namespace {
+
+// The fds open now, from the kernel's point of view.
+std::vector<int> open_fds() {
+    std::vector<int> fds;
+    DIR* dir = opendir("/proc/self/fd");
+    if (!dir) return fds;
+    int own = dirfd(dir);
+    while (dirent* entry = readdir(dir)) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+        int fd = atoi(entry->d_name);
+        if (fd != own) fds.push_back(fd);
+    }
+    closedir(dir);
+    std::sort(fds.begin(), fds.end());
+    return fds;
+}
+
+std::string read_file(const char* path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> own_argv() {
+    std::vector<std::string> argv;
+    std::string cmdline = read_file("/proc/self/cmdline");
+    for (size_t start = 0; start < cmdline.size();) {
+        size_t end = cmdline.find('\0', start);
+        if (end == std::string::npos) end = cmdline.size();
+        argv.push_back(cmdline.substr(start, end - start));
+        start = end + 1;
+    }
+    return argv;
+}
+
+std::string own_program() {
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    return n > 0 ? std::string(path, n) : std::string();
+}
+
+std::string utc_now() {
+    time_t now = time(nullptr);
+    tm utc;
+    gmtime_r(&now, &utc);
+    char text[32];
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return text;
+}
+
+int64_t monotonic_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+const char* origin_name(Origin origin) {
+    switch (origin) {
+        case Origin::tracked: return "tracked";
+        case Origin::inherited: return "inherited";
+        default: return "unknown";
+    }
+}
+
+Site make_site(const StackNode& stack, Symbolizer& symbolizer) {
+    Site site;
+    site.id = static_cast<int>(stack.id);
+    for (int i = 0; i < stack.n_native; ++i) site.frames.push_back(symbolizer.symbolize(stack.native[i]));
+    for (int i = 0; i < stack.n_python; ++i) {
+        const PyFrameText& f = stack.python[i];
+        site.python.push_back({f.function, f.file, f.line});
+    }
+    return site;
+}
+
+}  // namespace
+
+Report take_snapshot(const char* trigger) {
+    Reentry own;  // what we open here is fdtrack's, not the program's
+    Report report;
+    report.pid = static_cast<int>(getpid());
+    report.program = own_program();
+    report.argv = own_argv();
+    report.trigger = trigger;
+    report.time = utc_now();
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    report.rlimit_nofile = limit.rlim_cur;
+
+    int64_t now = monotonic_ns();
+    FdDescriber describer;
+    std::map<uint32_t, Site> sites;  // by stack id
+    for (int fd : open_fds()) {
+        FdInfo info = registry().get(fd);
+        if (info.origin == Origin::own) continue;
+        FdDescription what = describer.describe(fd);
+        FdEntry entry;
+        entry.fd = fd;
+        entry.origin = origin_name(info.origin);
+        entry.kind = what.kind;
+        entry.target = what.target;
+        entry.state = what.state;
+        entry.cloexec = what.cloexec;
+        entry.nonblock = what.nonblock;
+        if (info.origin == Origin::tracked) {
+            entry.call = info.call ? info.call : "";
+            entry.age_s = double(now - info.created_ns) / 1e9;
+            entry.tid = info.tid;
+            entry.thread = info.thread;
+            entry.site = static_cast<int>(info.stack);
+            Site& site = sites[info.stack];
+            if (site.count == 0) {
+                site.call = entry.call;
+                site.oldest_age_s = site.newest_age_s = entry.age_s;
+            }
+            ++site.count;
+            site.oldest_age_s = std::max(site.oldest_age_s, entry.age_s);
+            site.newest_age_s = std::min(site.newest_age_s, entry.age_s);
+        }
+        report.fds.push_back(std::move(entry));
+    }
+    report.open_count = static_cast<int>(report.fds.size());
+
+    Symbolizer symbolizer;
+    stack_table().for_each([&](const StackNode& stack) {
+        auto it = sites.find(stack.id);
+        if (it == sites.end()) return;
+        Site site = make_site(stack, symbolizer);
+        site.count = it->second.count;
+        site.call = it->second.call;
+        site.oldest_age_s = it->second.oldest_age_s;
+        site.newest_age_s = it->second.newest_age_s;
+        it->second = std::move(site);
+    });
+    for (auto& [id, site] : sites) {
+        site.id = static_cast<int>(id);
+        report.sites.push_back(std::move(site));
+    }
+    std::stable_sort(report.sites.begin(), report.sites.end(),
+                     [](const Site& a, const Site& b) { return a.count > b.count; });
+    return report;
+}
+
+}  // namespace fdtrack

@@ -1,0 +1,168 @@
+// The tracker: decides whether this process is tracked, and turns what the
+// hooks report into registry records with interned stacks.
+#include "preload/tracker.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "preload/config.h"
+#include "preload/native_stack.h"
+#include "preload/python_stack.h"
+#include "preload/registry.h"
+#include "preload/stack_table.h"
+#include "preload/triggers.h"
+
+namespace fdtrack {
+namespace {
+
+enum Mode : int { kUndecided, kActive, kDormant };
+std::atomic<int> g_mode{kUndecided};
+std::atomic<bool> g_fork_child{false};
+std::atomic<bool> g_recorded_since_fork{false};
+
+int64_t monotonic_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// FDTRACK_PID names the process that started tracking. An exec keeps the pid
+// (a wrapper script exec'ing python is still the same program); a different
+// pid means an exec'd child, tracked only when asked.
+bool is_followed_process() {
+    const char* root = getenv("FDTRACK_PID");
+    if (!root || !*root) return true;
+    long pid = strtol(root, nullptr, 10);
+    return pid == static_cast<long>(syscall(SYS_getpid)) || config().follow_children;
+}
+
+// Fds open before tracking starts are "inherited". Raw getdents64 into a
+// stack buffer: this may run inside a hook, before malloc is usable.
+void mark_inherited() {
+    Reentry own;
+    int dir = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir < 0) return;
+    alignas(8) char buffer[4096];
+    for (;;) {
+        long n = syscall(SYS_getdents64, dir, buffer, sizeof buffer);
+        if (n <= 0) break;
+        for (long offset = 0; offset < n;) {
+            struct Entry {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            };
+            const auto* entry = reinterpret_cast<const Entry*>(buffer + offset);
+            offset += entry->reclen;
+            if (entry->name[0] < '0' || entry->name[0] > '9') continue;
+            int fd = atoi(entry->name);
+            if (fd != dir) registry().put_inherited(fd);
+        }
+    }
+    syscall(SYS_close, dir);
+}
+
+bool decide() {
+    bool active = is_followed_process();
+    if (active) {
+        native_stack_init();
+        mark_inherited();
+    }
+    int expected = kUndecided;
+    g_mode.compare_exchange_strong(expected, active ? kActive : kDormant, std::memory_order_acq_rel);
+    return g_mode.load(std::memory_order_acquire) == kActive;
+}
+
+// fdtrack's own fds go just below the soft limit (at most 64 Ki, so the
+// kernel's fd table, copied on every fork, stays small).
+int own_fd_floor() {
+    rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+    rlim_t soft = limit.rlim_cur > 65536 ? 65536 : limit.rlim_cur;
+    return static_cast<int>(soft > 256 ? soft - 64 : soft - soft / 4);
+}
+
+void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
+    python_stack_describe(key, out);
+}
+
+}  // namespace
+
+bool tracking() {
+    int mode = g_mode.load(std::memory_order_acquire);
+    if (__builtin_expect(mode != kUndecided, 1)) return mode == kActive;
+    return decide();
+}
+
+void record_fd(const char* call, int fd) {
+    Reentry own;  // libunwind opens a pipe on first use: that one is ours
+    const Config& c = config();
+    uintptr_t native[kMaxDepth];
+    int n_native = capture_native_stack(native, c.depth);
+    PyFrameKey python[kMaxPythonDepth];
+    int n_python = c.python ? python_stack_capture(python, kMaxPythonDepth) : 0;
+
+    FdInfo info;
+    info.origin = Origin::tracked;
+    info.call = call;
+    info.stack = stack_table().intern(native, n_native, python, n_python, resolve_python_frame);
+    info.tid = current_tid();
+    info.created_ns = monotonic_ns();
+    memcpy(info.thread, current_thread_name(), sizeof info.thread);
+    registry().put(fd, info);
+    if (!g_recorded_since_fork.load(std::memory_order_relaxed)) g_recorded_since_fork.store(true);
+    fd_count_rose();
+}
+
+int adopt_own_fd(int fd) {
+    long moved = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, own_fd_floor());
+    if (moved >= 0) {
+        syscall(SYS_close, fd);
+        fd = static_cast<int>(moved);
+    }
+    FdInfo info;
+    info.origin = Origin::own;
+    registry().put(fd, info);
+    return fd;
+}
+
+bool forget_fd(int fd, bool by_fdtrack) {
+    if (!by_fdtrack && registry().origin(fd) == Origin::own) return false;
+    registry().remove(fd);
+    return true;
+}
+
+int forget_range(unsigned low, unsigned high, int* own, int own_max) {
+    Registry& r = registry();
+    int max = r.max_fd();
+    int n_own = 0;
+    for (long fd = low; fd <= max && fd <= static_cast<long>(high); ++fd) {
+        Origin origin = r.origin(static_cast<int>(fd));
+        if (origin == Origin::empty) continue;
+        if (origin == Origin::own && n_own < own_max) own[n_own++] = static_cast<int>(fd);
+        else r.remove(static_cast<int>(fd));
+    }
+    return n_own;
+}
+
+bool is_fork_child() { return g_fork_child.load(); }
+bool recorded_since_fork() { return g_recorded_since_fork.load(); }
+void forget_recorded_since_fork() {
+    g_fork_child.store(true);
+    g_recorded_since_fork.store(false);
+}
+
+void call_failed(int error) {
+    if (error == EMFILE || error == ENFILE) out_of_fds();
+}
+
+}  // namespace fdtrack

@@ -1,0 +1,88 @@
+// What the hooks tell fdtrack: an fd was created, is about to be closed, or a
+// call failed. The guard logic (re-entry, vfork child, exec'd child not
+// followed, fdtrack's own fds) lives here once, in Hook, not in every wrapper.
+#pragma once
+
+#include <errno.h>
+
+#include "preload/thread_state.h"
+
+namespace fdtrack {
+
+// True when this process records fds (decided once: an exec'd child is only
+// tracked with FDTRACK_FOLLOW_CHILDREN=1).
+bool tracking();
+
+// Records `fd` as created by `call` on this thread, with its stacks.
+void record_fd(const char* call, int fd);
+// Moves an fd that fdtrack itself created above the program's range and
+// hides it from the program and the report. Returns the fd to use.
+int adopt_own_fd(int fd);
+// Forgets `fd` before it is closed. False when the program tries to close one
+// of fdtrack's own fds: it must get EBADF, as if fdtrack were not there.
+bool forget_fd(int fd, bool by_fdtrack);
+// Forgets every fd in [low, high] except fdtrack's own, whose numbers are
+// written to `own` (ascending, at most `own_max`); returns how many.
+int forget_range(unsigned low, unsigned high, int* own, int own_max);
+// A hooked call failed with `error` (EMFILE and ENFILE trigger a dump).
+void call_failed(int error);
+
+// A process forked from the tracked one (not exec'd) records into a copy of
+// the registry; it reports at exit only if it created fds of its own.
+bool is_fork_child();
+bool recorded_since_fork();
+void forget_recorded_since_fork();
+
+// The scope of one hooked call: enter; call real; record.
+class Hook {
+public:
+    Hook() {
+        if (fdtrack_vfork_child) return;  // shares the parent's memory: touch nothing
+        if (tls.own_depth > 0) {          // fdtrack's own I/O: hidden, not recorded
+            own_ = true;
+            return;
+        }
+        if (tls.hook_depth > 0) return;   // a hook reached from inside a real call
+        ++tls.hook_depth;                 // before tracking(): a first call parses the config
+        active_ = tracking();
+        if (!active_) --tls.hook_depth;
+    }
+    ~Hook() {
+        if (active_) --tls.hook_depth;
+    }
+    Hook(const Hook&) = delete;
+    Hook& operator=(const Hook&) = delete;
+
+    // The real call returned `fd`. `movable` is false for fds owned by a
+    // FILE or DIR, whose number cannot change.
+    int created(const char* call, int fd, bool movable = true) {
+        if (!active_ && !own_) return fd;
+        int saved = errno;
+        if (active_) {
+            if (fd >= 0) record_fd(call, fd);
+            else call_failed(saved);
+        } else if (fd >= 0 && movable) {
+            fd = adopt_own_fd(fd);
+        }
+        errno = saved;
+        return fd;
+    }
+
+    // Before the real close: false if the program may not close `fd`.
+    bool closing(int fd) {
+        if (!active_ && !own_) return true;
+        int saved = errno;
+        bool allowed = forget_fd(fd, own_);
+        errno = saved;
+        return allowed;
+    }
+
+    bool active() const { return active_; }
+    bool own() const { return own_; }
+
+private:
+    bool active_ = false;
+    bool own_ = false;
+};
+
+}  // namespace fdtrack

@@ -1,0 +1,12 @@
+// When fdtrack dumps by itself: the open count reaching the threshold, and a
+// call failing with "Too many open files".
+#pragma once
+
+namespace fdtrack {
+
+// After each recorded fd: dumps once when the count reaches the threshold.
+void fd_count_rose();
+// A hooked call failed with EMFILE or ENFILE: dumps, rate-limited.
+void out_of_fds();
+
+}  // namespace fdtrack
