@@ -1,0 +1,149 @@
+// Runs a callback when a CPython program begins to shut down, from a Python
+// atexit handler: before finalization closes the files and sockets the
+// program leaked, so an exit report still sees them.
+//
+// Every C-API function is found with dlsym: the library must load in any
+// process, so it cannot link libpython. Apart from the stable API, it needs to
+// know where _PyRuntime keeps the audit hooks (see unlink_audit_hook), so it
+// runs only on the versions python_frames has a layout for.
+#include "preload/python_exit.h"
+
+#include "preload/python_frames.h"
+
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace fdtrack::python {
+namespace {
+
+struct PyObject;  // opaque: only passed back to the C API
+
+using AuditHook = int (*)(const char* event, PyObject* args, void* data);
+using CFunction = PyObject* (*)(PyObject* self, PyObject* unused);
+
+// PyMethodDef, part of the stable ABI.
+struct MethodDef {
+    const char* name;
+    CFunction method;
+    int flags;
+    const char* doc;
+};
+constexpr int kMethNoArgs = 0x0004;
+
+struct Api {
+    int (*is_initialized)();
+    int (*add_audit_hook)(AuditHook, void*);
+    PyObject* (*import_module)(const char*);
+    PyObject* (*get_attr)(PyObject*, const char*);
+    PyObject* (*new_function)(MethodDef*, PyObject*, PyObject*);
+    PyObject* (*call)(PyObject*, ...);  // PyObject_CallFunctionObjArgs, NULL-terminated
+    void (*incref)(PyObject*);
+    void (*decref)(PyObject*);
+    void (*clear_error)();
+    PyObject* none;
+};
+
+Api api;
+void (*exit_callback)() = nullptr;
+std::atomic<bool> registered{false};
+
+template <typename F>
+bool resolve(F& f, const char* name) {
+    f = reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+    return f != nullptr;
+}
+
+PyObject* on_exit(PyObject*, PyObject*) {
+    exit_callback();
+    api.incref(api.none);
+    return api.none;
+}
+
+MethodDef exit_method = {"fdtrack_exit_report", on_exit, kMethNoArgs, nullptr};
+
+// atexit.register(on_exit). Any failure is cleared: the program must not see
+// an exception it did not cause.
+void register_atexit() {
+    PyObject* module = api.import_module("atexit");
+    if (!module) return api.clear_error();
+    PyObject* register_fn = api.get_attr(module, "register");
+    api.decref(module);
+    if (!register_fn) return api.clear_error();
+    PyObject* function = api.new_function(&exit_method, nullptr, nullptr);
+    if (function) {
+        PyObject* result = api.call(register_fn, function, nullptr);
+        if (result) api.decref(result);
+        api.decref(function);
+    }
+    api.decref(register_fn);
+    api.clear_error();
+}
+
+bool is_main_program_start(const char* event) {
+    static constexpr const char* kEvents[] = {"command", "file", "module", "stdin", "interactivehook"};
+    constexpr size_t kPrefix = sizeof("cpython.run_") - 1;
+    if (std::strncmp(event, "cpython.run_", kPrefix) != 0) return false;
+    for (const char* name : kEvents) {
+        if (std::strcmp(event + kPrefix, name) == 0) return true;
+    }
+    return false;
+}
+
+// _Py_AuditHookEntry, unchanged from 3.8 to 3.13.
+struct AuditHookEntry {
+    AuditHookEntry* next;
+    AuditHook hook;
+    void* data;
+};
+
+int on_audit(const char* event, PyObject*, void*);
+
+// Our hook's entry was allocated before Py_Initialize picked the allocators;
+// with the debug ones (-X dev, PYTHONMALLOC=debug) the free in
+// _PySys_ClearAuditHooks aborts the process ("bad ID"). So once the hook has
+// done its job it leaves the list, which also ends its cost on every event.
+// The entry itself is leaked: the caller is iterating the list and is about to
+// read its `next`.
+void unlink_audit_hook() {
+    auto** link = reinterpret_cast<AuditHookEntry**>(audit_hook_list());
+    for (; link && *link; link = &(*link)->next) {
+        if ((*link)->hook == on_audit) {
+            *link = (*link)->next;
+            return;
+        }
+    }
+}
+
+// Called for every audited event (imports, opens, exec...): the first byte
+// rules out nearly all of them. The cpython.run_* events come from
+// Modules/main.c once the interpreter is fully initialised, with the GIL held.
+int on_audit(const char* event, PyObject*, void*) {
+    if (event[0] != 'c' || registered.load(std::memory_order_relaxed)) return 0;
+    if (!is_main_program_start(event) || registered.exchange(true)) return 0;
+    unlink_audit_hook();
+    register_atexit();
+    return 0;
+}
+
+}  // namespace
+
+void install_exit_hook(void (*callback)()) {
+    if (!callback || exit_callback || !audit_hook_list()) return;
+    bool found = resolve(api.is_initialized, "Py_IsInitialized") && resolve(api.add_audit_hook, "PySys_AddAuditHook") &&
+                 resolve(api.import_module, "PyImport_ImportModule") &&
+                 resolve(api.get_attr, "PyObject_GetAttrString") && resolve(api.new_function, "PyCFunction_NewEx") &&
+                 resolve(api.call, "PyObject_CallFunctionObjArgs") && resolve(api.incref, "Py_IncRef") &&
+                 resolve(api.decref, "Py_DecRef") && resolve(api.clear_error, "PyErr_Clear");
+    api.none = static_cast<PyObject*>(dlsym(RTLD_DEFAULT, "_Py_NoneStruct"));
+    // Once initialised, adding a hook runs the existing ones and needs the
+    // GIL, which we do not hold; the run events have passed by then anyway.
+    if (!found || !api.none || api.is_initialized()) return;
+    exit_callback = callback;
+    // Documented as safe before Py_Initialize: _PyRuntimeState_Init keeps
+    // the hook list it finds.
+    api.add_audit_hook(on_audit, nullptr);
+}
+
+}  // namespace fdtrack::python
