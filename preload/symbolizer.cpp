@@ -1,0 +1,221 @@
+// Turns native return addresses of this process into report frames, with elfutils libdwfl.
+#include "preload/symbolizer.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+namespace fdtrack {
+namespace {
+
+constexpr const char* kUnknownModule = "[unknown]";
+
+// dwfl_standard_find_debuginfo ends in a debuginfod download whenever DEBUGINFOD_URLS is set,
+// which Debian's libdebuginfod-common can do for every login shell. That would be network traffic,
+// and with stripped system libraries minutes of waiting, inside the traced program at dump time.
+// So with debuginfod configured we keep to the local build-id tree (/usr/lib/debug/.build-id),
+// which is where distribution debug packages install; without it the standard search also
+// follows .gnu_debuglink.
+int find_local_debuginfo(Dwfl_Module* module, void** userdata, const char* modname, Dwarf_Addr base,
+                         const char* file_name, const char* debuglink_file, GElf_Word debuglink_crc,
+                         char** debuginfo_file_name) {
+    const char* urls = getenv("DEBUGINFOD_URLS");
+    if (urls != nullptr && urls[0] != '\0') {
+        return dwfl_build_id_find_debuginfo(module, userdata, modname, base, file_name, debuglink_file,
+                                            debuglink_crc, debuginfo_file_name);
+    }
+    return dwfl_standard_find_debuginfo(module, userdata, modname, base, file_name, debuglink_file,
+                                        debuglink_crc, debuginfo_file_name);
+}
+
+char* debuginfo_path = nullptr;  // null: libdwfl's default, ":.debug:/usr/lib/debug"
+
+// libdwfl keeps a pointer to the callbacks for the Dwfl's whole life.
+const Dwfl_Callbacks kCallbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = find_local_debuginfo,
+    .section_address = nullptr,
+    .debuginfo_path = &debuginfo_path,
+};
+
+std::string demangle(const char* name) {
+    // Symbol tables of versioned libraries may hold "name@VERSION"; mangled names never hold '@'.
+    std::string symbol(name, strcspn(name, "@"));
+    if (symbol.rfind("_Z", 0) != 0) return symbol;
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
+    if (status != 0 || demangled == nullptr) return symbol;
+    std::string result(demangled);
+    free(demangled);
+    return result;
+}
+
+}  // namespace
+
+Symbolizer::Symbolizer() = default;
+
+Symbolizer::~Symbolizer() {
+    if (dwfl_ != nullptr) dwfl_end(dwfl_);
+}
+
+NativeFrame Symbolizer::symbolize(uintptr_t return_address) {
+    try {
+        auto cached = frames_.find(return_address);
+        if (cached != frames_.end()) return cached->second;
+        NativeFrame frame = resolve(return_address);
+        frames_.emplace(return_address, frame);
+        return frame;
+    } catch (...) {
+        // Only allocation can fail here; a bare frame still carries the address.
+        NativeFrame frame;
+        frame.address = return_address;
+        return frame;
+    }
+}
+
+NativeFrame Symbolizer::resolve(uintptr_t return_address) {
+    NativeFrame frame;
+    frame.address = return_address;
+    frame.module = kUnknownModule;
+    if (return_address == 0) return frame;
+    // A return address points after the call, which may already be the next line or, after a
+    // noreturn call, the next function; the call itself is at the byte before.
+    const uintptr_t pc = return_address - 1;
+
+    if (Dwfl_Module* dwfl_module = find_module(pc)) {
+        frame.module = module(dwfl_module).path;
+        if (const char* name = function_at(dwfl_module, pc)) frame.function = demangle(name);
+        if (Dwfl_Line* line = dwfl_module_getsrc(dwfl_module, pc)) {
+            int line_number = 0;
+            if (const char* file = dwfl_lineinfo(line, nullptr, &line_number, nullptr, nullptr, nullptr)) {
+                frame.file = file;
+                frame.line = line_number;
+            }
+        }
+    }
+
+    // The dynamic loader still knows exported symbols when libdwfl cannot open the file (deleted,
+    // or no fd left because the dump was triggered by EMFILE).
+    if (frame.function.empty() || frame.module == kUnknownModule) {
+        Dl_info info;
+        if (dladdr(reinterpret_cast<void*>(pc), &info) != 0) {
+            if (frame.function.empty() && info.dli_sname != nullptr) frame.function = demangle(info.dli_sname);
+            if (frame.module == kUnknownModule && info.dli_fname != nullptr && info.dli_fname[0] != '\0') {
+                frame.module = info.dli_fname;
+            }
+        }
+    }
+    return frame;
+}
+
+Dwfl_Module* Symbolizer::find_module(uintptr_t pc) {
+    if (!reported_) {
+        reported_ = true;
+        report_modules();
+    }
+    if (dwfl_ == nullptr) return nullptr;
+    if (Dwfl_Module* module = module_containing(pc)) return module;
+    // A library dlopen'ed since the first report; read the maps once more, not per unknown address,
+    // since JIT code and garbage addresses never resolve.
+    if (rereported_) return nullptr;
+    rereported_ = true;
+    report_modules();
+    return module_containing(pc);
+}
+
+// dwfl_addrmodule (elfutils 0.188) answers the highest module for any address above it, up to
+// 0xffffffffffffffff, so the range is checked here.
+Dwfl_Module* Symbolizer::module_containing(uintptr_t pc) {
+    Dwfl_Module* module = dwfl_addrmodule(dwfl_, pc);
+    if (module == nullptr) return nullptr;
+    Dwarf_Addr start = 0;
+    Dwarf_Addr end = 0;
+    dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
+    return start <= pc && pc < end ? module : nullptr;
+}
+
+// Modules reported again unchanged keep their loaded ELF and DWARF; modules gone are freed, so
+// cached module pointers are dropped. A failure part way (a maps line libdwfl rejects) still
+// leaves the modules reported before it usable.
+void Symbolizer::report_modules() {
+    if (dwfl_ == nullptr) dwfl_ = dwfl_begin(&kCallbacks);
+    if (dwfl_ == nullptr) return;
+    modules_.clear();
+    dwfl_report_begin(dwfl_);
+    dwfl_linux_proc_report(dwfl_, getpid());
+    dwfl_report_end(dwfl_, nullptr, nullptr);
+}
+
+Symbolizer::Module& Symbolizer::module(Dwfl_Module* dwfl_module) {
+    auto cached = modules_.find(dwfl_module);
+    if (cached != modules_.end()) return cached->second;
+    Module module;
+    // libdwfl names the vDSO "[vdso: <pid>]"; the pid adds nothing and would differ between dumps.
+    // Other names are the paths from /proc/self/maps: what the program mapped, even if the file
+    // has since been replaced.
+    const char* name = dwfl_module_info(dwfl_module, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    module.path = name == nullptr                  ? kUnknownModule
+                  : strncmp(name, "[vdso", 5) == 0 ? "[vdso]"
+                                                   : name;
+    module.functions = read_functions(dwfl_module);
+    return modules_.emplace(dwfl_module, std::move(module)).first->second;
+}
+
+// dwfl_module_addrinfo scans the whole symbol table on every call, about 0.25 ms per address in
+// libc with its debug symbols, so each module's functions are sorted once and searched instead.
+const char* Symbolizer::function_at(Dwfl_Module* dwfl_module, uintptr_t pc) {
+    const std::vector<Function>& functions = module(dwfl_module).functions;
+    auto after = std::upper_bound(functions.begin(), functions.end(), pc,
+                                  [](uintptr_t address, const Function& function) { return address < function.start; });
+    if (after != functions.begin() && pc < std::prev(after)->end) return std::prev(after)->name;
+    // Outside every sized function (PLT stubs, static functions of a stripped module, assembly
+    // without .size): libdwfl's own rules for what is nearest.
+    GElf_Off offset = 0;
+    GElf_Sym symbol;
+    return dwfl_module_addrinfo(dwfl_module, pc, &offset, &symbol, nullptr, nullptr, nullptr);
+}
+
+std::vector<Symbolizer::Function> Symbolizer::read_functions(Dwfl_Module* dwfl_module) {
+    // Aliases share an address (read, __read, __libc_read, __GI___read); the exported name with
+    // the fewest leading underscores is the one people know. Ties keep symbol table order.
+    struct Candidate {
+        Function function;
+        bool local;
+        size_t underscores;
+    };
+    std::vector<Candidate> candidates;
+    const int count = dwfl_module_getsymtab(dwfl_module);
+    for (int index = 1; index < count; ++index) {
+        GElf_Sym symbol;
+        GElf_Addr address = 0;
+        GElf_Word section = 0;
+        const char* name =
+            dwfl_module_getsym_info(dwfl_module, index, &symbol, &address, &section, nullptr, nullptr);
+        if (name == nullptr || name[0] == '\0' || symbol.st_size == 0 || section == SHN_UNDEF) continue;
+        const int type = GELF_ST_TYPE(symbol.st_info);
+        if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
+        candidates.push_back({{address, address + symbol.st_size, name},
+                              GELF_ST_BIND(symbol.st_info) == STB_LOCAL,
+                              strspn(name, "_")});
+    }
+    std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+        if (a.function.start != b.function.start) return a.function.start < b.function.start;
+        if (a.local != b.local) return b.local;
+        return a.underscores < b.underscores;
+    });
+    std::vector<Function> functions;
+    functions.reserve(candidates.size());
+    for (const Candidate& candidate : candidates) {
+        if (functions.empty() || functions.back().start != candidate.function.start) {
+            functions.push_back(candidate.function);
+        }
+    }
+    return functions;
+}
+
+}  // namespace fdtrack
