@@ -1,0 +1,367 @@
+// Reading and writing reports as JSON, schema fdtrack/1: the writer keeps the
+// SPEC's key order, the reader checks every field and names the bad one.
+#include "report/report_json.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace fdtrack {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+ordered_json optional_id(const std::optional<int>& id) {
+    return id ? ordered_json(*id) : ordered_json(nullptr);
+}
+
+std::string hex_address(uint64_t address) {
+    return fmt::format("0x{:x}", address);
+}
+
+ordered_json native_frame_to_json(const NativeFrame& frame) {
+    ordered_json j;
+    j["function"] = frame.function;
+    if (!frame.file.empty()) j["file"] = frame.file;
+    if (frame.line > 0) j["line"] = frame.line;
+    j["module"] = frame.module;
+    j["address"] = hex_address(frame.address);
+    return j;
+}
+
+ordered_json python_frame_to_json(const PythonFrame& frame) {
+    ordered_json j;
+    j["function"] = frame.function;
+    if (!frame.file.empty()) j["file"] = frame.file;
+    if (frame.line > 0) j["line"] = frame.line;
+    return j;
+}
+
+ordered_json fd_to_json(const FdEntry& fd) {
+    ordered_json j;
+    j["fd"] = fd.fd;
+    j["origin"] = fd.origin;
+    j["call"] = fd.call.empty() ? ordered_json(nullptr) : ordered_json(fd.call);
+    j["kind"] = fd.kind;
+    j["target"] = fd.target;
+    if (!fd.state.empty()) j["state"] = fd.state;
+    j["cloexec"] = fd.cloexec;
+    j["nonblock"] = fd.nonblock;
+    j["age_s"] = fd.age_s;
+    j["tid"] = fd.tid;
+    j["thread"] = fd.thread;
+    j["site"] = optional_id(fd.site);
+    j["suppressed"] = fd.suppressed;
+    return j;
+}
+
+ordered_json bad_close_to_json(const BadClose& bad) {
+    ordered_json j;
+    j["fd"] = bad.fd;
+    j["error"] = bad.error;
+    j["site"] = optional_id(bad.site);
+    j["previous_close_site"] = optional_id(bad.previous_close_site);
+    j["opened_site"] = optional_id(bad.opened_site);
+    return j;
+}
+
+// Every accessor gets the field's path ("fds[3].site") so that a bad report
+// is reported as precisely as a compiler error.
+[[noreturn]] void fail(const std::string& path, std::string_view problem) {
+    throw ReportError(fmt::format("{}: {}", path, problem));
+}
+
+std::string child_path(const std::string& parent, std::string_view key) {
+    return parent.empty() ? std::string(key) : fmt::format("{}.{}", parent, key);
+}
+
+std::string index_path(const std::string& parent, size_t index) {
+    return fmt::format("{}[{}]", parent, index);
+}
+
+[[noreturn]] void wrong_type(const std::string& path, std::string_view expected, const json& value) {
+    fail(path, fmt::format("expected {}, found {}", expected, value.type_name()));
+}
+
+// Returns nullptr when the key is absent and absence is allowed.
+const json* find(const json& object, std::string_view key, const std::string& parent, bool required) {
+    auto it = object.find(key);
+    if (it != object.end()) return &*it;
+    if (required) fail(child_path(parent, key), "missing");
+    return nullptr;
+}
+
+int64_t as_integer(const json& value, const std::string& path, int64_t min, int64_t max) {
+    if (!value.is_number_integer()) wrong_type(path, "an integer", value);
+    if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(max)) {
+        fail(path, fmt::format("{} is out of range", value.get<uint64_t>()));
+    }
+    int64_t n = value.get<int64_t>();
+    if (n < min || n > max) fail(path, fmt::format("{} is out of range", n));
+    return n;
+}
+
+int get_int(const json& object, std::string_view key, const std::string& parent, bool required = true) {
+    const json* value = find(object, key, parent, required);
+    if (!value) return 0;
+    return static_cast<int>(as_integer(*value, child_path(parent, key), std::numeric_limits<int>::min(),
+                                       std::numeric_limits<int>::max()));
+}
+
+uint64_t get_uint64(const json& object, std::string_view key, const std::string& parent) {
+    const json& value = *find(object, key, parent, true);
+    std::string path = child_path(parent, key);
+    if (!value.is_number_integer()) wrong_type(path, "an integer", value);
+    if (!value.is_number_unsigned() && value.get<int64_t>() < 0) fail(path, "must not be negative");
+    return value.get<uint64_t>();
+}
+
+std::optional<int> get_optional_id(const json& object, std::string_view key, const std::string& parent,
+                                   bool required) {
+    const json* value = find(object, key, parent, required);
+    if (!value || value->is_null()) return std::nullopt;
+    return static_cast<int>(as_integer(*value, child_path(parent, key), 0, std::numeric_limits<int>::max()));
+}
+
+double get_double(const json& object, std::string_view key, const std::string& parent, bool required = true) {
+    const json* value = find(object, key, parent, required);
+    if (!value) return 0;
+    if (!value->is_number()) wrong_type(child_path(parent, key), "a number", *value);
+    return value->get<double>();
+}
+
+bool get_bool(const json& object, std::string_view key, const std::string& parent, bool required = true) {
+    const json* value = find(object, key, parent, required);
+    if (!value) return false;
+    if (!value->is_boolean()) wrong_type(child_path(parent, key), "true or false", *value);
+    return value->get<bool>();
+}
+
+std::string get_string(const json& object, std::string_view key, const std::string& parent,
+                       bool required = true, bool nullable = false) {
+    const json* value = find(object, key, parent, required);
+    if (!value || (nullable && value->is_null())) return {};
+    if (!value->is_string()) wrong_type(child_path(parent, key), "a string", *value);
+    return value->get<std::string>();
+}
+
+const json& get_array(const json& object, std::string_view key, const std::string& parent) {
+    const json& value = *find(object, key, parent, true);
+    if (!value.is_array()) wrong_type(child_path(parent, key), "an array", value);
+    return value;
+}
+
+void expect_object(const json& value, const std::string& path) {
+    if (!value.is_object()) wrong_type(path, "an object", value);
+}
+
+uint64_t parse_address(const std::string& text, const std::string& path) {
+    bool hex_digits_only = text.size() > 2 && text.size() <= 18 &&
+                           text.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos;
+    if (text.rfind("0x", 0) != 0 || !hex_digits_only) {
+        fail(path, fmt::format("expected a hex address like \"0x7f12ab\", found \"{}\"", text));
+    }
+    return std::stoull(text.substr(2), nullptr, 16);
+}
+
+NativeFrame native_frame_from_json(const json& j, const std::string& path) {
+    expect_object(j, path);
+    NativeFrame frame;
+    frame.function = get_string(j, "function", path);
+    frame.file = get_string(j, "file", path, false);
+    frame.line = get_int(j, "line", path, false);
+    frame.module = get_string(j, "module", path);
+    frame.address = parse_address(get_string(j, "address", path), child_path(path, "address"));
+    return frame;
+}
+
+PythonFrame python_frame_from_json(const json& j, const std::string& path) {
+    expect_object(j, path);
+    PythonFrame frame;
+    frame.function = get_string(j, "function", path);
+    frame.file = get_string(j, "file", path, false);
+    frame.line = get_int(j, "line", path, false);
+    return frame;
+}
+
+Site site_from_json(const json& j, const std::string& path) {
+    expect_object(j, path);
+    Site site;
+    site.id = get_int(j, "id", path);
+    site.count = get_int(j, "count", path);
+    site.call = get_string(j, "call", path);
+    site.oldest_age_s = get_double(j, "oldest_age_s", path, false);
+    site.newest_age_s = get_double(j, "newest_age_s", path, false);
+    std::string frames_path = child_path(path, "frames");
+    const json& frames = get_array(j, "frames", path);
+    for (size_t i = 0; i < frames.size(); ++i) {
+        site.frames.push_back(native_frame_from_json(frames[i], index_path(frames_path, i)));
+    }
+    std::string python_path = child_path(path, "python");
+    const json& python = get_array(j, "python", path);
+    for (size_t i = 0; i < python.size(); ++i) {
+        site.python.push_back(python_frame_from_json(python[i], index_path(python_path, i)));
+    }
+    return site;
+}
+
+FdEntry fd_from_json(const json& j, const std::string& path) {
+    expect_object(j, path);
+    FdEntry fd;
+    fd.fd = get_int(j, "fd", path);
+    fd.origin = get_string(j, "origin", path);
+    // is_leak() depends on the origin, so an unknown one must not pass silently.
+    if (fd.origin != "tracked" && fd.origin != "inherited" && fd.origin != "unknown") {
+        fail(child_path(path, "origin"),
+             fmt::format("expected \"tracked\", \"inherited\" or \"unknown\", found \"{}\"", fd.origin));
+    }
+    fd.call = get_string(j, "call", path, false, true);
+    fd.kind = get_string(j, "kind", path);
+    fd.target = get_string(j, "target", path);
+    fd.state = get_string(j, "state", path, false);
+    fd.cloexec = get_bool(j, "cloexec", path);
+    fd.nonblock = get_bool(j, "nonblock", path, false);
+    fd.age_s = get_double(j, "age_s", path);
+    fd.tid = get_int(j, "tid", path);
+    fd.thread = get_string(j, "thread", path);
+    fd.site = get_optional_id(j, "site", path, true);
+    fd.suppressed = get_bool(j, "suppressed", path);
+    return fd;
+}
+
+BadClose bad_close_from_json(const json& j, const std::string& path) {
+    expect_object(j, path);
+    BadClose bad;
+    bad.fd = get_int(j, "fd", path);
+    bad.error = get_string(j, "error", path);
+    bad.site = get_optional_id(j, "site", path, false);
+    bad.previous_close_site = get_optional_id(j, "previous_close_site", path, false);
+    bad.opened_site = get_optional_id(j, "opened_site", path, false);
+    return bad;
+}
+
+json parse(std::string_view text) {
+    if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        throw ReportError("empty input, not a JSON report");
+    }
+    try {
+        return json::parse(text);
+    } catch (const json::parse_error& e) {
+        // nlohmann's message starts with "[json.exception.parse_error.101] ".
+        std::string detail = e.what();
+        if (auto end = detail.find("] "); detail.rfind("[json.", 0) == 0 && end != std::string::npos) {
+            detail.erase(0, end + 2);
+        }
+        if (e.byte >= text.size()) {
+            throw ReportError(fmt::format("truncated JSON: the text ends after {} bytes, inside a value ({})",
+                                          text.size(), detail));
+        }
+        throw ReportError(fmt::format("malformed JSON: {}", detail));
+    }
+}
+
+}  // namespace
+
+ordered_json site_to_json(const Site& site) {
+    ordered_json j;
+    j["id"] = site.id;
+    j["count"] = site.count;
+    j["call"] = site.call;
+    j["oldest_age_s"] = site.oldest_age_s;
+    j["newest_age_s"] = site.newest_age_s;
+    j["frames"] = ordered_json::array();
+    for (const NativeFrame& frame : site.frames) j["frames"].push_back(native_frame_to_json(frame));
+    j["python"] = ordered_json::array();
+    for (const PythonFrame& frame : site.python) j["python"].push_back(python_frame_to_json(frame));
+    return j;
+}
+
+std::string report_to_json(const Report& report) {
+    ordered_json j;
+    j["schema"] = report.schema;
+    j["pid"] = report.pid;
+    j["program"] = report.program;
+    j["argv"] = report.argv;
+    j["trigger"] = report.trigger;
+    j["time"] = report.time;
+    j["rlimit_nofile"] = report.rlimit_nofile;
+    j["open_count"] = report.open_count;
+    j["fds"] = ordered_json::array();
+    for (const FdEntry& fd : report.fds) j["fds"].push_back(fd_to_json(fd));
+    j["sites"] = ordered_json::array();
+    for (const Site& site : report.sites) j["sites"].push_back(site_to_json(site));
+    j["bad_closes"] = ordered_json::array();
+    for (const BadClose& bad : report.bad_closes) j["bad_closes"].push_back(bad_close_to_json(bad));
+    return j.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";
+}
+
+Report report_from_json(std::string_view text) {
+    json j = parse(text);
+    if (!j.is_object()) {
+        throw ReportError(fmt::format("not an fdtrack report: the top level is {}, not an object", j.type_name()));
+    }
+    auto schema = j.find("schema");
+    if (schema == j.end()) throw ReportError("not an fdtrack report: no \"schema\" field");
+    if (!schema->is_string() || schema->get<std::string>() != kSchema) {
+        throw ReportError(fmt::format("unsupported schema {} (this fdtrack reads \"{}\")", schema->dump(), kSchema));
+    }
+
+    Report report;
+    const std::string top;
+    report.schema = kSchema;
+    report.pid = get_int(j, "pid", top);
+    report.program = get_string(j, "program", top);
+    const json& argv = get_array(j, "argv", top);
+    for (size_t i = 0; i < argv.size(); ++i) {
+        if (!argv[i].is_string()) wrong_type(index_path("argv", i), "a string", argv[i]);
+        report.argv.push_back(argv[i].get<std::string>());
+    }
+    report.trigger = get_string(j, "trigger", top);
+    report.time = get_string(j, "time", top);
+    report.rlimit_nofile = get_uint64(j, "rlimit_nofile", top);
+    report.open_count = get_int(j, "open_count", top);
+    const json& fds = get_array(j, "fds", top);
+    for (size_t i = 0; i < fds.size(); ++i) report.fds.push_back(fd_from_json(fds[i], index_path("fds", i)));
+    const json& sites = get_array(j, "sites", top);
+    for (size_t i = 0; i < sites.size(); ++i) {
+        report.sites.push_back(site_from_json(sites[i], index_path("sites", i)));
+    }
+    const json& bad_closes = get_array(j, "bad_closes", top);
+    for (size_t i = 0; i < bad_closes.size(); ++i) {
+        report.bad_closes.push_back(bad_close_from_json(bad_closes[i], index_path("bad_closes", i)));
+    }
+    return report;
+}
+
+Report report_from_file(const std::string& path) {
+    std::string text;
+    if (path == "-") {
+        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+        std::ifstream in(path, std::ios::binary);
+        std::error_code ignored;
+        if (std::filesystem::is_directory(path, ignored)) throw ReportError(fmt::format("{} is a directory", path));
+        if (!in) throw ReportError(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+        std::ostringstream buffer;
+        buffer << in.rdbuf();
+        if (in.bad()) throw ReportError(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+        text = std::move(buffer).str();
+    }
+    try {
+        return report_from_json(text);
+    } catch (const ReportError& e) {
+        throw ReportError(fmt::format("{}: {}", path == "-" ? "<stdin>" : path, e.what()));
+    }
+}
+
+}  // namespace fdtrack

@@ -1,0 +1,235 @@
+// Tests of the fdtrack/1 JSON reader and writer: lossless round trips and
+// clear errors for anything that is not a complete, well-typed report.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "report/report_json.h"
+
+namespace fdtrack {
+namespace {
+
+Report sample_report() {
+    Report report;
+    report.pid = 1234;
+    report.program = "/usr/bin/python3.11";
+    report.argv = {"python3", "app.py", "--size", "héllo"};
+    report.trigger = "exit";
+    report.time = "2026-11-26T22:31:05Z";
+    report.rlimit_nofile = UINT64_MAX;  // RLIM_INFINITY must survive
+    report.open_count = 6;
+
+    report.fds.push_back({0, "inherited", "", "chr", "/dev/pts/0", "", false, false, 0, 0, "", std::nullopt, false});
+    report.fds.push_back({7, "tracked", "openat", "file", "/etc/hostname", "", true, false, 12.5, 4321, "MainThread",
+                          3, false});
+    report.fds.push_back({8, "tracked", "socket", "socket", "tcp 127.0.0.1:5000 -> 127.0.0.1:40474", "CLOSE_WAIT",
+                          true, true, 0.1234567890123, 4322, "worker-1", 4, true});
+    report.fds.push_back({9, "unknown", "", "pipe", "pipe:[1234]", "", false, false, 0, 0, "", std::nullopt, false});
+
+    Site site;
+    site.id = 3;
+    site.count = 1;
+    site.call = "openat";
+    site.oldest_age_s = 12.5;
+    site.newest_age_s = 12.5;
+    site.frames.push_back({"leak_open", "/src/leaks.c", 34, "/usr/local/bin/leaky", 0x55d0c2a1b2c3});
+    site.frames.push_back({"", "", 0, "/lib/x86_64-linux-gnu/libc.so.6", UINT64_MAX});
+    site.python.push_back({"infer", "/srv/app.py", 27});
+    report.sites.push_back(site);
+
+    Site other;
+    other.id = 4;
+    other.count = 1;
+    other.call = "socket";
+    other.frames.push_back({"std::vector<int, std::allocator<int> >::push_back(int&&)", "", 0, "/usr/bin/x", 0x1000});
+    report.sites.push_back(other);
+
+    report.bad_closes.push_back({9, "double_close", 5, 4, std::nullopt});
+    return report;
+}
+
+TEST(ReportJson, RoundTripIsLossless) {
+    Report original = sample_report();
+    std::string text = report_to_json(original);
+    Report read = report_from_json(text);
+
+    EXPECT_EQ(report_to_json(read), text);
+    EXPECT_EQ(read.rlimit_nofile, UINT64_MAX);
+    EXPECT_EQ(read.argv, original.argv);
+    ASSERT_EQ(read.fds.size(), 4u);
+    EXPECT_EQ(read.fds[0].site, std::nullopt);
+    EXPECT_EQ(read.fds[1].site, 3);
+    EXPECT_EQ(read.fds[2].state, "CLOSE_WAIT");
+    EXPECT_TRUE(read.fds[2].nonblock);
+    EXPECT_TRUE(read.fds[2].suppressed);
+    EXPECT_DOUBLE_EQ(read.fds[2].age_s, 0.1234567890123);
+    ASSERT_EQ(read.sites.size(), 2u);
+    EXPECT_EQ(read.sites[0].frames[0].address, 0x55d0c2a1b2c3u);
+    EXPECT_EQ(read.sites[0].frames[1].address, UINT64_MAX);
+    EXPECT_EQ(read.sites[0].frames[0].line, 34);
+    EXPECT_EQ(read.sites[0].python[0].file, "/srv/app.py");
+    EXPECT_EQ(read.sites[1].frames[0].function, original.sites[1].frames[0].function);
+    ASSERT_EQ(read.bad_closes.size(), 1u);
+    EXPECT_EQ(read.bad_closes[0].site, 5);
+    EXPECT_EQ(read.bad_closes[0].previous_close_site, 4);
+    EXPECT_EQ(read.bad_closes[0].opened_site, std::nullopt);
+}
+
+TEST(ReportJson, FollowsTheSpecShape) {
+    auto j = nlohmann::json::parse(report_to_json(sample_report()));
+    EXPECT_EQ(j["schema"], "fdtrack/1");
+    EXPECT_TRUE(j["fds"][0]["site"].is_null());
+    EXPECT_FALSE(j["fds"][0].contains("state"));  // TCP sockets only
+    EXPECT_EQ(j["fds"][2]["state"], "CLOSE_WAIT");
+    EXPECT_EQ(j["fds"][1]["nonblock"], false);
+    EXPECT_EQ(j["sites"][0]["frames"][0]["address"], "0x55d0c2a1b2c3");
+    EXPECT_EQ(j["sites"][0]["frames"][0]["file"], "/src/leaks.c");
+    EXPECT_FALSE(j["sites"][0]["frames"][1].contains("file"));  // no debug info
+    EXPECT_FALSE(j["sites"][0]["frames"][1].contains("line"));
+    EXPECT_EQ(j["sites"][0]["oldest_age_s"], 12.5);
+    EXPECT_TRUE(j["sites"][0].contains("newest_age_s"));
+    EXPECT_TRUE(j["bad_closes"][0]["opened_site"].is_null());
+}
+
+TEST(ReportJson, WritingNeverThrowsOnInvalidUtf8) {
+    Report report = sample_report();
+    report.fds[1].target = "/tmp/\xff\xfe-not-utf8";
+    std::string text;
+    ASSERT_NO_THROW(text = report_to_json(report));
+    EXPECT_NO_THROW(report_from_json(text));
+}
+
+TEST(ReportJson, EveryTruncationIsAReportError) {
+    std::string text = report_to_json(sample_report());
+    // The last bytes are "}\n": cutting the newline leaves a complete document.
+    for (size_t length = 0; length + 2 <= text.size(); ++length) {
+        EXPECT_THROW(report_from_json(std::string_view(text).substr(0, length)), ReportError) << "length " << length;
+    }
+}
+
+TEST(ReportJson, TruncationIsNamedAsSuch) {
+    std::string text = report_to_json(sample_report());
+    try {
+        report_from_json(std::string_view(text).substr(0, text.size() / 2));
+        FAIL() << "no error";
+    } catch (const ReportError& e) {
+        EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+    }
+}
+
+void expect_error(const std::string& text, const std::string& expected_part) {
+    try {
+        report_from_json(text);
+        FAIL() << "no error for " << text;
+    } catch (const ReportError& e) {
+        EXPECT_NE(std::string(e.what()).find(expected_part), std::string::npos)
+            << "message: " << e.what() << "\nexpected to contain: " << expected_part;
+    }
+}
+
+nlohmann::json sample_json() { return nlohmann::json::parse(report_to_json(sample_report())); }
+
+TEST(ReportJson, RejectsOtherDocuments) {
+    expect_error("", "empty");
+    expect_error("   \n", "empty");
+    expect_error("[1, 2]", "not an object");
+    expect_error("{\"pid\": 1}", "schema");
+    expect_error("{nope}", "malformed");
+
+    auto j = sample_json();
+    j["schema"] = "fdtrack/2";
+    expect_error(j.dump(), "unsupported schema \"fdtrack/2\"");
+    j["schema"] = 1;
+    expect_error(j.dump(), "unsupported schema 1");
+}
+
+TEST(ReportJson, NamesTheFieldOfTheWrongType) {
+    auto j = sample_json();
+    j["pid"] = "1234";
+    expect_error(j.dump(), "pid: expected an integer, found string");
+
+    j = sample_json();
+    j["fds"][1]["site"] = "3";
+    expect_error(j.dump(), "fds[1].site: expected an integer, found string");
+
+    j = sample_json();
+    j["fds"][1]["cloexec"] = 1;
+    expect_error(j.dump(), "fds[1].cloexec: expected true or false");
+
+    j = sample_json();
+    j["sites"][0]["frames"][0]["address"] = "55d0c2a1b2c3";
+    expect_error(j.dump(), "sites[0].frames[0].address");
+
+    j = sample_json();
+    j["sites"][0]["frames"][0]["address"] = 1234;
+    expect_error(j.dump(), "sites[0].frames[0].address: expected a string, found number");
+
+    j = sample_json();
+    j["sites"][0]["python"][0]["line"] = 2.5;
+    expect_error(j.dump(), "sites[0].python[0].line: expected an integer");
+
+    j = sample_json();
+    j["fds"] = nlohmann::json::object();
+    expect_error(j.dump(), "fds: expected an array, found object");
+
+    j = sample_json();
+    j["argv"][1] = nullptr;
+    expect_error(j.dump(), "argv[1]: expected a string, found null");
+
+    j = sample_json();
+    j["rlimit_nofile"] = -1;
+    expect_error(j.dump(), "rlimit_nofile: must not be negative");
+
+    j = sample_json();
+    j["fds"][0]["fd"] = 1LL << 40;
+    expect_error(j.dump(), "fds[0].fd: 1099511627776 is out of range");
+}
+
+TEST(ReportJson, NamesMissingFields) {
+    auto j = sample_json();
+    j["fds"][1].erase("origin");
+    expect_error(j.dump(), "fds[1].origin: missing");
+
+    j = sample_json();
+    j.erase("bad_closes");
+    expect_error(j.dump(), "bad_closes: missing");
+}
+
+TEST(ReportJson, RejectsAnUnknownOrigin) {
+    auto j = sample_json();
+    j["fds"][1]["origin"] = "borrowed";
+    expect_error(j.dump(), "fds[1].origin");
+}
+
+TEST(ReportJson, ToleratesExtraKeys) {
+    auto j = sample_json();
+    j["future_field"] = {1, 2, 3};
+    j["fds"][1]["inode"] = 42;
+    EXPECT_NO_THROW(report_from_json(j.dump()));
+}
+
+TEST(ReportJson, FileErrorsNameThePath) {
+    try {
+        report_from_file("/nonexistent/fdtrack.1.1.json");
+        FAIL() << "no error";
+    } catch (const ReportError& e) {
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/fdtrack.1.1.json"), std::string::npos) << e.what();
+    }
+
+    std::string path = testing::TempDir() + "fdtrack_truncated.json";
+    std::string text = report_to_json(sample_report());
+    std::ofstream(path) << text.substr(0, 100);
+    try {
+        report_from_file(path);
+        FAIL() << "no error";
+    } catch (const ReportError& e) {
+        std::string message = e.what();
+        EXPECT_EQ(message.rfind(path + ": truncated", 0), 0u) << message;
+    }
+}
+
+}  // namespace
+}  // namespace fdtrack
