@@ -120,7 +120,14 @@ void unlink_audit_hook() {
 // rules out nearly all of them. The cpython.run_* events come from
 // Modules/main.c once the interpreter is fully initialised, with the GIL held.
 int on_audit(const char* event, PyObject*, void*) {
-    if (event[0] != 'c' || registered.load(std::memory_order_relaxed)) return 0;
+    if (event[0] != 'c') return 0;
+    // An embedding program may never run a main program: leave before
+    // Py_FinalizeEx frees the list (it audits this just before).
+    if (std::strcmp(event, "cpython._PySys_ClearAuditHooks") == 0) {
+        unlink_audit_hook();
+        return 0;
+    }
+    if (registered.load(std::memory_order_relaxed)) return 0;
     if (!is_main_program_start(event) || registered.exchange(true)) return 0;
     unlink_audit_hook();
     register_atexit();

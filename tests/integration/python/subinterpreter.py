@@ -4,6 +4,6 @@ the main interpreter's frame that entered it."""
 import _xxsubinterpreters as interpreters
 
 interp = interpreters.create()  # LINE <module>
-interpreters.run_string(interp, "f = open('/etc/hostname')\n")  # LINE <module>
+interpreters.run_string(interp, "import os; os.open('/etc/hostname', os.O_RDONLY)")  # LINE <module>
 interpreters.destroy(interp)
 f = open("/etc/hostname")  # LINE <module>
