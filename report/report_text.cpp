@@ -1,0 +1,356 @@
+// The human-readable report: leaks grouped by allocation site, biggest first,
+// each with its examples, the user's own frame and the stacks.
+#include "report/report_text.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace fdtrack {
+
+namespace {
+
+constexpr size_t kExampleFds = 5;
+
+std::string_view basename(std::string_view path) {
+    size_t slash = path.rfind('/');
+    return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+bool contains(std::string_view text, std::string_view part) {
+    return text.find(part) != std::string_view::npos;
+}
+
+// Code installed with Python is never where the user should look: the standard
+// library lives under .../lib/python3.X/, third-party packages under
+// site-packages (pip, venvs) or dist-packages (Debian); both fall under the
+// first test on Debian, but venvs and /usr/local builds only under the second.
+bool is_python_library_path(std::string_view path) {
+    return contains(path, "/lib/python3") || contains(path, "/site-packages/") ||
+           contains(path, "/dist-packages/");
+}
+
+bool is_user_python_frame(const PythonFrame& frame) {
+    if (frame.file.starts_with("<frozen")) return false;
+    return !frame.file.empty() && !is_python_library_path(frame.file);
+}
+
+// The runtime underneath every program: the fd was created on the user's
+// behalf by libc, the C++ runtime, the dynamic loader, the interpreter, or
+// our own hooks.
+bool is_runtime_module(std::string_view module) {
+    std::string_view name = basename(module);
+    static constexpr std::string_view kPrefixes[] = {
+        "libc.so", "libc-", "libpthread", "libdl", "librt", "ld-linux", "ld64.so",
+        "libstdc++", "libgcc_s", "libfdtrack", "libpython", "[vdso]",
+    };
+    for (std::string_view prefix : kPrefixes) {
+        if (name.starts_with(prefix)) return true;
+    }
+    // The interpreter executable: python, python3, python3.11, python3.11d...
+    if (name.starts_with("python") &&
+        name.substr(6).find_first_not_of("0123456789.dmu") == std::string_view::npos) {
+        return true;
+    }
+    return is_python_library_path(module);
+}
+
+bool is_user_native_frame(const NativeFrame& frame) {
+    if (frame.module.empty() && frame.function.empty()) return false;
+    return !is_runtime_module(frame.module);
+}
+
+std::string python_location(const PythonFrame& frame) {
+    return fmt::format("{}:{} in {}", basename(frame.file), frame.line, frame.function);
+}
+
+std::string native_location(const NativeFrame& frame) {
+    if (!frame.file.empty()) {
+        std::string where = frame.line > 0 ? fmt::format("{}:{}", basename(frame.file), frame.line)
+                                           : std::string(basename(frame.file));
+        return frame.function.empty() ? where : fmt::format("{} in {}", where, frame.function);
+    }
+    if (!frame.function.empty()) return fmt::format("{} in {}", frame.function, basename(frame.module));
+    return fmt::format("0x{:x} in {}", frame.address, basename(frame.module));
+}
+
+std::string plural(size_t n, std::string_view one, std::string_view many) {
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+// "0-2, 5, 9-11": fds are usually allocated consecutively, so ranges keep
+// the line short.
+std::string fd_ranges(std::vector<int> fds) {
+    std::sort(fds.begin(), fds.end());
+    std::string out;
+    for (size_t i = 0; i < fds.size();) {
+        size_t j = i;
+        while (j + 1 < fds.size() && fds[j + 1] == fds[j] + 1) ++j;
+        if (!out.empty()) out += ", ";
+        out += j > i ? fmt::format("{}-{}", fds[i], fds[j]) : fmt::format("{}", fds[i]);
+        i = j + 1;
+    }
+    return out;
+}
+
+std::string format_limit(uint64_t rlimit) {
+    // RLIM_INFINITY, and 0 when the writer could not read the limit.
+    if (rlimit == UINT64_MAX) return "unlimited";
+    if (rlimit == 0) return "?";
+    return fmt::format("{}", rlimit);
+}
+
+// The counted fds of one site: leaks in an exit report, open tracked fds in a
+// dump. `site` is null when the report names a site id it does not list.
+struct SiteGroup {
+    int site_id = -1;
+    const Site* site = nullptr;
+    std::vector<const FdEntry*> fds;
+};
+
+std::vector<SiteGroup> group_by_site(const Report& report) {
+    std::map<int, const Site*> sites;
+    for (const Site& site : report.sites) sites.emplace(site.id, &site);
+
+    std::map<int, SiteGroup> groups;
+    for (const FdEntry& fd : report.fds) {
+        if (!is_leak(fd)) continue;
+        int id = fd.site.value_or(-1);
+        SiteGroup& group = groups[id];
+        group.site_id = id;
+        if (auto it = sites.find(id); it != sites.end()) group.site = it->second;
+        group.fds.push_back(&fd);
+    }
+
+    std::vector<SiteGroup> sorted;
+    for (auto& [id, group] : groups) {
+        std::sort(group.fds.begin(), group.fds.end(),
+                  [](const FdEntry* a, const FdEntry* b) { return a->fd < b->fd; });
+        sorted.push_back(std::move(group));
+    }
+    // Ties go by site id, so the same report always renders the same way.
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const SiteGroup& a, const SiteGroup& b) { return a.fds.size() > b.fds.size(); });
+    return sorted;
+}
+
+std::string group_location(const SiteGroup& group) {
+    if (!group.site) {
+        return group.site_id < 0 ? "an unrecorded stack" : fmt::format("unknown site {}", group.site_id);
+    }
+    return user_location(*group.site);
+}
+
+std::string group_call(const SiteGroup& group) {
+    if (group.site && !group.site->call.empty()) return group.site->call;
+    return group.fds.front()->call.empty() ? "?" : group.fds.front()->call;
+}
+
+std::string group_kinds(const SiteGroup& group) {
+    std::set<std::string> kinds;
+    for (const FdEntry* fd : group.fds) kinds.insert(fd->kind.empty() ? "?" : fd->kind);
+    return fmt::format("{}", fmt::join(kinds, ", "));
+}
+
+void render_group(std::string& out, const SiteGroup& group, bool exit_report) {
+    // "(openat, file)", but "(socket)" rather than "(socket, socket)".
+    std::string call = group_call(group), kinds = group_kinds(group);
+    out += fmt::format("{} {} from {} ({})", plural(group.fds.size(), "fd", "fds"), exit_report ? "leaked" : "open",
+                       group_location(group), call == kinds ? call : fmt::format("{}, {}", call, kinds));
+    if (group.site_id >= 0) out += fmt::format("  [site {}]", group.site_id);
+    out += '\n';
+
+    size_t shown = std::min(group.fds.size(), kExampleFds);
+    size_t fd_width = 1, kind_width = 1, age_width = 1;
+    for (size_t i = 0; i < shown; ++i) {
+        fd_width = std::max(fd_width, fmt::formatted_size("{}", group.fds[i]->fd));
+        kind_width = std::max(kind_width, group.fds[i]->kind.size());
+        age_width = std::max(age_width, format_age(group.fds[i]->age_s).size());
+    }
+    for (size_t i = 0; i < shown; ++i) {
+        const FdEntry& fd = *group.fds[i];
+        out += fmt::format("    fd {:>{}}  {:<{}}  {:>{}}  {}", fd.fd, fd_width, fd.kind, kind_width,
+                           format_age(fd.age_s), age_width, fd.target);
+        if (!fd.state.empty()) out += fmt::format("  {}", fd.state);
+        out += '\n';
+    }
+    if (group.fds.size() > shown) {
+        out += fmt::format("    ... and {} more", group.fds.size() - shown);
+        if (group.site) {
+            out += fmt::format(", ages {} to {}", format_age(group.site->newest_age_s),
+                               format_age(group.site->oldest_age_s));
+        }
+        out += '\n';
+    }
+    if (group.site) out += render_stacks(*group.site, "  ");
+}
+
+std::string bad_close_message(const std::string& error) {
+    if (error == "double_close") return "closed twice";
+    if (error == "never_opened") return "closed but never opened";
+    if (error == "owned_by_stream") return "closed while a FILE stream owns it";
+    return error;
+}
+
+void render_bad_closes(std::string& out, const Report& report) {
+    if (report.bad_closes.empty()) return;
+    std::map<int, const Site*> sites;
+    for (const Site& site : report.sites) sites.emplace(site.id, &site);
+    auto where = [&](const std::optional<int>& id) -> std::string {
+        if (!id) return "?";
+        auto it = sites.find(*id);
+        return it == sites.end() ? fmt::format("site {}", *id) : user_location(*it->second);
+    };
+
+    out += fmt::format("{}:\n", plural(report.bad_closes.size(), "bad close", "bad closes"));
+    for (const BadClose& bad : report.bad_closes) {
+        out += fmt::format("  fd {} {} at {}", bad.fd, bad_close_message(bad.error), where(bad.site));
+        if (bad.previous_close_site) out += fmt::format("; closed before at {}", where(bad.previous_close_site));
+        if (bad.opened_site) out += fmt::format("; opened at {}", where(bad.opened_site));
+        out += '\n';
+        if (bad.site) {
+            if (auto it = sites.find(*bad.site); it != sites.end()) out += render_stacks(*it->second, "    ", 8);
+        }
+    }
+    out += '\n';
+}
+
+// Everything listed in the report that is not counted: suppressed leaks, the
+// standard streams, inherited fds and fds whose creation was not seen.
+void render_uncounted(std::string& out, const Report& report) {
+    std::vector<int> suppressed, standard, inherited, unknown;
+    for (const FdEntry& fd : report.fds) {
+        if (is_leak(fd)) continue;
+        if (fd.fd <= 2) {
+            standard.push_back(fd.fd);
+        } else if (fd.origin == "inherited") {
+            inherited.push_back(fd.fd);
+        } else if (fd.origin == "unknown") {
+            unknown.push_back(fd.fd);
+        } else {
+            suppressed.push_back(fd.fd);
+        }
+    }
+    if (!suppressed.empty()) {
+        out += fmt::format("Suppressed: {} ({})\n", plural(suppressed.size(), "fd", "fds"), fd_ranges(suppressed));
+    }
+    std::vector<std::string> parts;
+    if (!standard.empty()) parts.push_back(fmt::format("standard streams {}", fd_ranges(standard)));
+    if (!inherited.empty()) parts.push_back(fmt::format("inherited {}", fd_ranges(inherited)));
+    if (!unknown.empty()) parts.push_back(fmt::format("creation not seen {}", fd_ranges(unknown)));
+    if (!parts.empty()) out += fmt::format("Not counted: {}\n", fmt::join(parts, "; "));
+}
+
+}  // namespace
+
+std::string format_age(double seconds) {
+    if (seconds < 0) seconds = 0;
+    if (seconds < 60) return fmt::format("{:.1f}s", seconds);
+    auto whole = static_cast<uint64_t>(seconds);
+    if (whole < 3600) return fmt::format("{}m{:02}s", whole / 60, whole % 60);
+    return fmt::format("{}h{:02}m", whole / 3600, whole / 60 % 60);
+}
+
+std::string user_location(const Site& site) {
+    for (const PythonFrame& frame : site.python) {
+        if (is_user_python_frame(frame)) return python_location(frame);
+    }
+    for (const NativeFrame& frame : site.frames) {
+        if (is_user_native_frame(frame)) return native_location(frame);
+    }
+    // Nothing of the user's own: the innermost frame is still better than nothing.
+    if (!site.python.empty()) return python_location(site.python.front());
+    if (!site.frames.empty()) return native_location(site.frames.front());
+    return "an unknown location";
+}
+
+std::string render_stacks(const Site& site, std::string_view indent, size_t max_frames) {
+    auto limit = [&](size_t n) { return max_frames == 0 ? n : std::min(n, max_frames); };
+    std::string out;
+    if (!site.python.empty()) {
+        out += fmt::format("{}Python stack (innermost first):\n", indent);
+        for (size_t i = 0; i < limit(site.python.size()); ++i) {
+            const PythonFrame& frame = site.python[i];
+            out += fmt::format("{}  File \"{}\", line {}, in {}\n", indent, frame.file, frame.line, frame.function);
+        }
+        if (limit(site.python.size()) < site.python.size()) {
+            out += fmt::format("{}  ... {} more\n", indent, site.python.size() - limit(site.python.size()));
+        }
+    }
+    if (!site.frames.empty()) {
+        out += fmt::format("{}Native stack (innermost first):\n", indent);
+        size_t number_width = fmt::formatted_size("{}", site.frames.size() - 1);
+        for (size_t i = 0; i < limit(site.frames.size()); ++i) {
+            const NativeFrame& frame = site.frames[i];
+            out += fmt::format("{}  #{:<{}} 0x{:012x} {}", indent, i, number_width, frame.address,
+                               frame.function.empty() ? "???" : frame.function);
+            if (!frame.file.empty()) {
+                out += frame.line > 0 ? fmt::format(" ({}:{})", frame.file, frame.line)
+                                      : fmt::format(" ({})", frame.file);
+            } else {
+                out += fmt::format(" (in {})", frame.module.empty() ? "?" : frame.module);
+            }
+            out += '\n';
+        }
+        if (limit(site.frames.size()) < site.frames.size()) {
+            out += fmt::format("{}  ... {} more\n", indent, site.frames.size() - limit(site.frames.size()));
+        }
+    }
+    if (site.python.empty() && site.frames.empty()) out += fmt::format("{}(no stack recorded)\n", indent);
+    return out;
+}
+
+std::string render_text(const Report& report) {
+    bool exit_report = report.trigger == "exit";
+    std::vector<SiteGroup> groups = group_by_site(report);
+    size_t counted = 0;
+    for (const SiteGroup& group : groups) counted += group.fds.size();
+    std::string counted_word = exit_report ? "leaked" : "tracked";
+
+    std::string out;
+    out += fmt::format("fdtrack: pid {} ({}), {} report: {}/{} fds open, {} {} from {}\n", report.pid,
+                       report.program.empty() ? "?" : report.program,
+                       report.trigger.empty() ? "?" : report.trigger, report.open_count,
+                       format_limit(report.rlimit_nofile), counted, counted_word,
+                       plural(groups.size(), "site", "sites"));
+    if (!report.argv.empty()) out += fmt::format("  command: {}\n", fmt::join(report.argv, " "));
+    if (!report.time.empty()) out += fmt::format("  time:    {}\n", report.time);
+    out += '\n';
+
+    for (const SiteGroup& group : groups) {
+        render_group(out, group, exit_report);
+        out += '\n';
+    }
+    render_bad_closes(out, report);
+    render_uncounted(out, report);
+
+    if (groups.empty()) {
+        out += exit_report ? "No leaks.\n" : "No tracked fds open.\n";
+    } else {
+        out += fmt::format("Summary: {} {} from {}; the biggest is {}.\n", plural(counted, "fd", "fds"),
+                           counted_word, plural(groups.size(), "site", "sites"), group_location(groups.front()));
+    }
+    return out;
+}
+
+std::string top_site_summary(const Report& report) {
+    std::vector<SiteGroup> groups = group_by_site(report);
+    if (groups.empty()) {
+        return fmt::format("fdtrack: {} open, none from a tracked allocation site",
+                           plural(report.open_count, "fd", "fds"));
+    }
+    const SiteGroup& top = groups.front();
+    std::string line = fmt::format("fdtrack: {} open from {} ({})", plural(top.fds.size(), "fd", "fds"),
+                                   group_location(top), group_call(top));
+    if (groups.size() > 1) {
+        size_t rest = 0;
+        for (size_t i = 1; i < groups.size(); ++i) rest += groups[i].fds.size();
+        line += fmt::format("; {} more from {}", rest, plural(groups.size() - 1, "other site", "other sites"));
+    }
+    return line;
+}
+
+}  // namespace fdtrack
