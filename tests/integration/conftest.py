@@ -1,0 +1,328 @@
+"""Shared machinery of the integration tests: build the C test programs, run
+any command under fdtrack, and read the JSON reports it leaves.
+
+Tests find expected lines by the markers in the C sources, never by number:
+`/* LEAK: name */` marks the line whose fds must be reported as leaked, and
+`/* CLOSED: name */` one whose fds were closed again and must not be.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+SOURCE_DIR = Path(os.environ.get("FDTRACK_SOURCE_DIR", HERE.parent.parent)).resolve()
+BUILD_DIR = Path(os.environ.get("FDTRACK_BUILD_DIR", SOURCE_DIR / "build")).resolve()
+LIBRARY = BUILD_DIR / "libfdtrack.so"
+CLI = BUILD_DIR / "fdtrack"
+C_DIR = HERE / "c"
+
+MARKER = re.compile(r"/\*\s*(LEAK|CLOSED)\s*:\s*([\w.+-]+)\s*\*/")
+
+
+# ---- reports ------------------------------------------------------------------
+
+
+class Report:
+    """One parsed JSON report, with look-ups by fd, site and source line."""
+
+    def __init__(self, data, path=None):
+        self.data = data
+        self.path = path
+        self.sites = {site["id"]: site for site in data.get("sites", [])}
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    @property
+    def pid(self):
+        return self.data["pid"]
+
+    @property
+    def fds(self):
+        return self.data["fds"]
+
+    def fd(self, number):
+        """The entry of fd `number`, or None when it is not in the report."""
+        return next((entry for entry in self.fds if entry["fd"] == number), None)
+
+    def open_fds(self):
+        return {entry["fd"] for entry in self.fds}
+
+    def tracked(self):
+        return [entry for entry in self.fds if entry["origin"] == "tracked"]
+
+    def leaks(self):
+        """What the exit report counts as leaked (SPEC: tracked, unsuppressed, above 2)."""
+        return [e for e in self.fds if e["origin"] == "tracked" and not e["suppressed"] and e["fd"] > 2]
+
+    def site_of(self, entry):
+        return self.sites.get(entry["site"]) if entry.get("site") is not None else None
+
+    def frames_of(self, entry):
+        site = self.site_of(entry)
+        return site["frames"] if site else []
+
+    def python_of(self, entry):
+        site = self.site_of(entry)
+        return site["python"] if site else []
+
+    def first_frame_in(self, entry, module):
+        """The innermost native frame of `entry`'s site that lies in `module`."""
+        module = os.path.realpath(module)
+        return next((f for f in self.frames_of(entry) if os.path.realpath(f.get("module", "")) == module), None)
+
+    def fds_from(self, source, line, module=None):
+        """Tracked fds whose innermost frame in `module` (any frame if None) is source:line."""
+        source = os.path.realpath(source)
+        found = []
+        for entry in self.tracked():
+            frames = [self.first_frame_in(entry, module)] if module else self.frames_of(entry)
+            if any(f and f.get("file") == source and f.get("line") == line for f in frames):
+                found.append(entry)
+        return found
+
+    def __repr__(self):
+        lines = [f"<Report pid={self.data.get('pid')} trigger={self.data.get('trigger')}>"]
+        for entry in self.fds:
+            where = ""
+            frames = self.frames_of(entry)
+            if frames:
+                f = frames[0]
+                where = f" at {f.get('function')} {f.get('file')}:{f.get('line')}"
+            lines.append(
+                f"  fd {entry['fd']} {entry['origin']} {entry.get('call')} {entry['kind']} {entry['target']}{where}"
+            )
+        return "\n".join(lines)
+
+
+def load_report(path):
+    path = Path(path)
+    return Report(json.loads(path.read_text()), path)
+
+
+def reports_in(directory, prefix="exit"):
+    """All `<prefix>.<pid>.json` reports in `directory`, by pid."""
+    found = {}
+    for path in Path(directory).glob(f"{prefix}.*.json"):
+        middle = path.name[len(prefix) + 1 : -len(".json")]
+        if middle.isdigit():
+            found[int(middle)] = load_report(path)
+    return found
+
+
+# ---- running things -------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    report: Report | None  # the exit report of the process that was started
+    reports: dict  # every exit report written, by pid (children included)
+    workdir: Path  # scratch directory of this run (reports, the program's own outputs)
+
+    def describe(self):
+        return f"exit {self.returncode}\n--- stderr ---\n{self.stderr}\n--- report ---\n{self.report!r}"
+
+
+def _scratch(parent):
+    return Path(tempfile.mkdtemp(prefix="run-", dir=parent))
+
+
+def _environment(env, scratch):
+    merged = {key: value for key, value in os.environ.items() if not key.startswith("FDTRACK_")}
+    merged.pop("LD_PRELOAD", None)
+    merged["TMPDIR"] = str(scratch)
+    merged["FDTRACK_OUTPUT"] = str(scratch)
+    merged.update(env or {})
+    return merged
+
+
+def run_fdtrack(command, *, options=(), env=None, cwd=None, timeout=60, tmp_root=None):
+    """Runs `fdtrack run [options] --json R -- command`, the real user path.
+
+    `report` is the --json exit report; `reports` adds the reports of
+    exec'd children that fdtrack run leaves in FDTRACK_OUTPUT (if any)."""
+    scratch = _scratch(tmp_root)
+    json_path = scratch / "exit.json"
+    argv = [str(CLI), "run", *options, "--json", str(json_path), "--", *map(str, command)]
+    proc = subprocess.run(
+        argv,
+        env=_environment(env, scratch),
+        cwd=cwd or scratch,
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    report = load_report(json_path) if json_path.exists() else None
+    reports = reports_in(scratch)
+    if report is not None:
+        reports[report.pid] = report
+    return Result(proc.returncode, proc.stdout, proc.stderr, report, reports, scratch)
+
+
+def run_preloaded(command, *, env=None, cwd=None, timeout=60, tmp_root=None):
+    """Runs `command` with plain LD_PRELOAD and FDTRACK_EXIT_REPORT, the
+    protocol under `fdtrack run`: every process that exits writes
+    `exit.<pid>.json`, so forked children's reports are all there."""
+    scratch = _scratch(tmp_root)
+    full_env = _environment(env, scratch)
+    full_env["LD_PRELOAD"] = str(LIBRARY)
+    full_env["FDTRACK_EXIT_REPORT"] = str(scratch / "exit")
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        list(map(str, command)),
+        env=full_env,
+        cwd=cwd or scratch,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"timed out after {timeout}s: {command}\n--- stderr ---\n{stderr}")
+    reports = reports_in(scratch)
+    return Result(proc.returncode, stdout, stderr, reports.get(proc.pid), reports, scratch)
+
+
+def run_plain(command, *, env=None, cwd=None, timeout=60, tmp_root=None):
+    """Runs `command` without fdtrack, for comparisons."""
+    scratch = _scratch(tmp_root)
+    proc = subprocess.run(
+        list(map(str, command)),
+        env=_environment(env, scratch),
+        cwd=cwd or scratch,
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr, None, {}, scratch)
+
+
+# ---- C test programs ------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CProgram:
+    path: Path  # the executable
+    source: Path  # its source, as recorded in its debug info
+
+    def lines(self, kind, name):
+        """Source lines carrying the marker `/* KIND: name */`."""
+        found = [
+            number
+            for number, text in enumerate(self.source.read_text().splitlines(), start=1)
+            for match in MARKER.finditer(text)
+            if match.group(1) == kind and match.group(2) == name
+        ]
+        assert found, f"{self.source.name} has no /* {kind}: {name} */ marker"
+        return found
+
+    def line(self, kind, name):
+        (number,) = self.lines(kind, name)
+        return number
+
+    def markers(self, kind):
+        """name -> lines of every `/* KIND: name */` marker in the source."""
+        found = {}
+        for number, text in enumerate(self.source.read_text().splitlines(), start=1):
+            for match in MARKER.finditer(text):
+                if match.group(1) == kind:
+                    found.setdefault(match.group(2), []).append(number)
+        return found
+
+
+class CompilerCache:
+    """Compiles each (source, flags) once per session."""
+
+    def __init__(self, out_dir):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.built = {}
+
+    def __call__(self, name, cflags=(), libs=(), shared=False):
+        key = (name, tuple(cflags), tuple(libs), shared)
+        if key not in self.built:
+            source = (C_DIR / name).resolve()
+            suffix = "-".join(re.sub(r"[^\w]", "", flag) for flag in cflags)
+            stem = source.stem + (f"-{suffix}" if suffix else "")
+            out = self.out_dir / (f"lib{stem}.so" if shared else stem)
+            cmd = ["cc", "-g", "-O0", "-Wall", "-Werror", *cflags, str(source), "-o", str(out)]
+            if shared:
+                cmd[1:1] = ["-shared", "-fPIC"]
+            cmd += [*libs]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            assert proc.returncode == 0, f"compiling {name} failed:\n{' '.join(cmd)}\n{proc.stderr}"
+            self.built[key] = CProgram(out, source)
+        return self.built[key]
+
+
+# ---- fixtures -----------------------------------------------------------------
+
+
+def pytest_report_header(config):
+    return f"fdtrack build dir: {BUILD_DIR}"
+
+
+@pytest.fixture(scope="session")
+def fdtrack_build():
+    """Fails (does not skip) when the build is missing: ctest must not pass vacuously."""
+    assert LIBRARY.exists(), f"{LIBRARY} is missing; build the project first (FDTRACK_BUILD_DIR)"
+    assert CLI.exists(), f"{CLI} is missing; build the project first (FDTRACK_BUILD_DIR)"
+    return BUILD_DIR
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("fdtrack-integration")
+
+
+@pytest.fixture(scope="session")
+def build_c(session_tmp):
+    """build_c("name.c", cflags=(), libs=(), shared=False) -> CProgram, compiled once."""
+    return CompilerCache(session_tmp / "bin")
+
+
+@pytest.fixture
+def fdtrack_run(fdtrack_build, tmp_path):
+    """fdtrack_run(command, options=(), env=None, timeout=60) -> Result via `fdtrack run`."""
+
+    def run(command, **kwargs):
+        kwargs.setdefault("tmp_root", tmp_path)
+        return run_fdtrack(command, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def preload_run(fdtrack_build, tmp_path):
+    """preload_run(command, env=None, timeout=60) -> Result with every pid's exit report."""
+
+    def run(command, **kwargs):
+        kwargs.setdefault("tmp_root", tmp_path)
+        return run_preloaded(command, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def plain_run(tmp_path):
+    def run(command, **kwargs):
+        kwargs.setdefault("tmp_root", tmp_path)
+        return run_plain(command, **kwargs)
+
+    return run
