@@ -1,0 +1,39 @@
+// `fdtrack diff OLD NEW [--json]`: allocation sites whose open count grew between two reports.
+#include <iostream>
+#include <memory>
+
+#include "report/report_diff.h"
+#include "report/report_json.h"
+#include "tools/commands.h"
+
+namespace fdtrack::cli {
+
+namespace {
+
+struct DiffOptions {
+    std::string old_file;
+    std::string new_file;
+    bool json = false;
+};
+
+int run_diff(const DiffOptions& options) {
+    Report older = report_from_file(options.old_file);
+    Report newer = report_from_file(options.new_file);
+    std::vector<SiteGrowth> grown = diff_reports(older, newer);
+    std::cout << (options.json ? diff_to_json(older, newer, grown) : render_diff_text(older, newer, grown));
+    return 0;
+}
+
+}  // namespace
+
+Command add_diff_command(CLI::App& app) {
+    auto options = std::make_shared<DiffOptions>();
+    CLI::App* sub = app.add_subcommand(
+        "diff", "Allocation sites whose open count grew between two reports, largest growth first");
+    sub->add_option("OLD", options->old_file, "The earlier report (JSON)")->required();
+    sub->add_option("NEW", options->new_file, "The later report (JSON)")->required();
+    sub->add_flag("--json", options->json, "Print the growth as JSON (schema fdtrack-diff/1)");
+    return {sub, [options] { return run_diff(*options); }};
+}
+
+}  // namespace fdtrack::cli

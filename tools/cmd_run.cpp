@@ -1,0 +1,331 @@
+// `fdtrack run [OPTIONS] -- PROG ARGS...`: run a program with libfdtrack.so
+// preloaded, then print its exit report and exit with its status.
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "report/report_json.h"
+#include "report/report_text.h"
+#include "tools/child_process.h"
+#include "tools/commands.h"
+#include "tools/preload_path.h"
+
+extern char** environ;
+
+namespace fdtrack::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Values are kept as the normalised strings handed to the library; empty
+// means "not given", so the environment (or the library's default) applies.
+struct RunOptions {
+    std::string json_path;
+    std::optional<int> error_exitcode;
+    std::string depth;
+    std::string signal;
+    std::string output;
+    std::string threshold;
+    std::string suppressions;
+    bool follow_children = false;
+    bool no_python = false;
+    std::vector<std::string> command;
+};
+
+// ---- option values -------------------------------------------------------
+
+CLI::Validator whole_number(long min, long max) {
+    return CLI::Validator(
+        [min, max](std::string& text) -> std::string {
+            long value = 0;
+            auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+            if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min ||
+                value > max) {
+                return fmt::format("expected a whole number from {} to {}, got '{}'", min, max, text);
+            }
+            return {};
+        },
+        fmt::format("INT in {}..{}", min, max));
+}
+
+// Accepts USR1, SIGUSR1, usr1, 10, RTMIN+2 and "none"; hands the library
+// USR1, USR2 or none by name and any other signal by number, the forms
+// FDTRACK_SIGNAL takes.
+std::optional<std::string> normalise_signal(std::string text) {
+    std::string upper = text;
+    std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+    if (upper == "NONE") return "none";
+    if (upper.starts_with("SIG")) upper.erase(0, 3);
+
+    int number = 0;
+    auto [end, error] = std::from_chars(upper.data(), upper.data() + upper.size(), number);
+    bool numeric = !upper.empty() && error == std::errc() && end == upper.data() + upper.size();
+    if (!numeric) {
+        for (int sig = 1; sig < SIGRTMIN; ++sig) {
+            if (const char* name = sigabbrev_np(sig); name && upper == name) number = sig;
+        }
+        int offset = 0;
+        auto parse_offset = [&](std::string_view digits) {
+            auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), offset);
+            return !digits.empty() && error == std::errc() && end == digits.data() + digits.size();
+        };
+        if (upper == "RTMIN") number = SIGRTMIN;
+        if (upper == "RTMAX") number = SIGRTMAX;
+        if (upper.starts_with("RTMIN+") && parse_offset(std::string_view(upper).substr(6))) number = SIGRTMIN + offset;
+        if (upper.starts_with("RTMAX-") && parse_offset(std::string_view(upper).substr(6))) number = SIGRTMAX - offset;
+    }
+    // KILL and STOP cannot be caught, so they could never trigger a dump.
+    if (number < 1 || number > SIGRTMAX || number == SIGKILL || number == SIGSTOP) return std::nullopt;
+    if (number == SIGUSR1) return "USR1";
+    if (number == SIGUSR2) return "USR2";
+    return std::to_string(number);
+}
+
+CLI::Validator signal_or_none() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            std::optional<std::string> signal = normalise_signal(text);
+            if (!signal) return fmt::format("'{}' is not a signal that can be caught (e.g. USR1, USR2, none)", text);
+            text = *signal;
+            return {};
+        },
+        "SIG|none");
+}
+
+CLI::Validator writable_directory() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            std::error_code error;
+            if (!fs::is_directory(text, error)) return fmt::format("'{}' is not a directory", text);
+            if (access(text.c_str(), W_OK | X_OK) != 0) return fmt::format("'{}' is not writable", text);
+            text = fs::canonical(text).string();
+            return {};
+        },
+        "DIR");
+}
+
+CLI::Validator readable_file() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            std::error_code error;
+            if (!fs::is_regular_file(text, error)) return fmt::format("'{}' is not a file", text);
+            if (access(text.c_str(), R_OK) != 0) return fmt::format("'{}' is not readable", text);
+            text = fs::canonical(text).string();
+            return {};
+        },
+        "FILE");
+}
+
+// Checked before the program runs, so that a typo does not cost a whole run.
+CLI::Validator writable_file() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            std::error_code error;
+            fs::path path = fs::absolute(text);
+            if (fs::exists(path, error)) {
+                if (!fs::is_regular_file(path, error)) return fmt::format("'{}' is not a regular file", text);
+                if (access(path.c_str(), W_OK) != 0) return fmt::format("'{}' is not writable", text);
+            } else {
+                fs::path dir = path.parent_path();
+                if (!fs::is_directory(dir, error)) return fmt::format("directory '{}' does not exist", dir.string());
+                if (access(dir.c_str(), W_OK | X_OK) != 0) {
+                    return fmt::format("cannot create '{}': directory '{}' is not writable", text, dir.string());
+                }
+            }
+            return {};
+        },
+        "FILE");
+}
+
+// ---- the child's environment ----------------------------------------------
+
+std::vector<std::string> child_environment(const RunOptions& options, const std::string& library,
+                                           const std::string& exit_report_prefix) {
+    std::map<std::string, std::string> overrides;
+    if (!options.depth.empty()) overrides["FDTRACK_DEPTH"] = options.depth;
+    if (!options.signal.empty()) overrides["FDTRACK_SIGNAL"] = options.signal;
+    if (!options.output.empty()) overrides["FDTRACK_OUTPUT"] = options.output;
+    if (!options.threshold.empty()) overrides["FDTRACK_THRESHOLD"] = options.threshold;
+    if (!options.suppressions.empty()) overrides["FDTRACK_SUPPRESSIONS"] = options.suppressions;
+    if (options.follow_children) overrides["FDTRACK_FOLLOW_CHILDREN"] = "1";
+    if (options.no_python) overrides["FDTRACK_PYTHON"] = "0";
+    overrides["FDTRACK_EXIT_REPORT"] = exit_report_prefix;
+
+    // Other preloads (sanitizer runtimes, jemalloc...) stay; ours goes first
+    // so that our hooks see the calls the others make too.
+    const char* preload = std::getenv("LD_PRELOAD");
+    std::string existing = preload ? preload : "";
+    overrides["LD_PRELOAD"] = existing.empty() ? library : library + ":" + existing;
+
+    std::vector<std::string> env;
+    for (char** entry = environ; *entry; ++entry) {
+        std::string_view text(*entry);
+        std::string name(text.substr(0, text.find('=')));
+        if (!overrides.contains(name)) env.emplace_back(text);
+    }
+    for (const auto& [name, value] : overrides) env.push_back(name + "=" + value);
+    return env;
+}
+
+// ---- the exit report -----------------------------------------------------
+
+// A private directory for the exit reports, removed with everything in it.
+class ExitReportDir {
+public:
+    ExitReportDir() {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string pattern = fmt::format("{}/fdtrack-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(pattern.data())) {
+            throw std::runtime_error(fmt::format("cannot create a temporary directory {}: {}", pattern,
+                                                 strerror(errno)));
+        }
+        path_ = pattern;
+    }
+    ~ExitReportDir() {
+        std::error_code ignored;
+        fs::remove_all(path_, ignored);
+    }
+    ExitReportDir(const ExitReportDir&) = delete;
+    ExitReportDir& operator=(const ExitReportDir&) = delete;
+
+    // The library appends ".<pid>.json".
+    std::string prefix() const { return (path_ / "exit").string(); }
+    fs::path report_of(pid_t pid) const { return path_ / fmt::format("exit.{}.json", pid); }
+
+    // Reports left by processes other than `child` (exec'd children).
+    std::vector<std::pair<pid_t, fs::path>> other_reports(pid_t child) const {
+        std::vector<std::pair<pid_t, fs::path>> found;
+        std::error_code error;
+        for (const fs::directory_entry& entry : fs::directory_iterator(path_, error)) {
+            std::string name = entry.path().filename().string();
+            pid_t pid = 0;
+            if (sscanf(name.c_str(), "exit.%d.json", &pid) == 1 && pid != child && name.ends_with(".json")) {
+                found.emplace_back(pid, entry.path());
+            }
+        }
+        std::sort(found.begin(), found.end());
+        return found;
+    }
+
+private:
+    fs::path path_;
+};
+
+bool has_errors(const Report& report) {
+    return !report.bad_closes.empty() || std::any_of(report.fds.begin(), report.fds.end(), is_leak);
+}
+
+std::string describe_missing_report(const ChildResult& child) {
+    if (child.signal != 0) {
+        return fmt::format("it was killed by signal {} (SIG{}) before it could write one", child.signal,
+                           sigabbrev_np(child.signal) ? sigabbrev_np(child.signal) : "?");
+    }
+    return "it exited without running exit handlers (_exit, a crash, or an exec of a program that cannot be "
+           "preloaded, such as a static binary)";
+}
+
+void write_json(const std::string& path, const Report& report) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << report_to_json(report);
+    out.close();
+    if (!out) throw std::runtime_error(fmt::format("--json: cannot write {}: {}", path, strerror(errno)));
+}
+
+// Nullopt when there is no readable report; an unreadable one is said so.
+std::optional<Report> read_exit_report(const fs::path& path, pid_t pid) {
+    try {
+        return report_from_file(path.string());
+    } catch (const ReportError& e) {
+        std::error_code ignored;
+        if (fs::exists(path, ignored)) {
+            std::cerr << fmt::format("fdtrack run: the exit report of pid {} is unreadable: {}\n", pid, e.what());
+        }
+        return std::nullopt;
+    }
+}
+
+int run_program(const RunOptions& options) {
+    std::string library = find_preload_library();
+    ExitReportDir reports;
+    ChildResult child = run_child(options.command, child_environment(options, library, reports.prefix()));
+    if (child.exec_errno != 0) {
+        std::cerr << fmt::format("fdtrack run: cannot execute '{}': {}\n", options.command.front(),
+                                 strerror(child.exec_errno));
+        // What a shell answers: 127 not found, 126 found but not executable.
+        return child.exec_errno == ENOENT ? 127 : 126;
+    }
+
+    fs::path path = reports.report_of(child.pid);
+    std::optional<Report> report = read_exit_report(path, child.pid);
+    bool failed = false;
+    if (report) {
+        std::cerr << render_text(*report);
+        failed = has_errors(*report);
+    } else if (std::error_code ignored; !fs::exists(path, ignored)) {
+        std::cerr << fmt::format("fdtrack run: no exit report from {} (pid {}): {}\n", options.command.front(),
+                                 child.pid, describe_missing_report(child));
+    }
+
+    // Exec'd children write their own reports; only leaky ones are shown.
+    if (options.follow_children) {
+        for (const auto& [pid, other_path] : reports.other_reports(child.pid)) {
+            std::optional<Report> other = read_exit_report(other_path, pid);
+            if (!other || !has_errors(*other)) continue;
+            std::cerr << "\n" << render_text(*other);
+            failed = true;
+        }
+    }
+
+    if (report && !options.json_path.empty()) write_json(options.json_path, *report);
+    if (failed && options.error_exitcode) return *options.error_exitcode;
+    return child.status;
+}
+
+}  // namespace
+
+Command add_run_command(CLI::App& app) {
+    auto options = std::make_shared<RunOptions>();
+    CLI::App* sub = app.add_subcommand("run", "Run PROG tracked and print its leak report when it exits");
+    // Everything from PROG on belongs to PROG, options included.
+    sub->positionals_at_end();
+    sub->add_option("--json", options->json_path, "Also write the exit report as JSON to FILE")
+        ->check(writable_file());
+    sub->add_option("--error-exitcode", options->error_exitcode,
+                    "Exit N if the exit report holds any leak or bad close")
+        ->check(whole_number(0, 255));
+    sub->add_option("--depth", options->depth, "Native frames kept per stack (default 32) [FDTRACK_DEPTH]")
+        ->transform(whole_number(1, 256));
+    sub->add_option("--signal", options->signal, "The dump signal, or none (default USR1) [FDTRACK_SIGNAL]")
+        ->transform(signal_or_none());
+    sub->add_option("--output", options->output, "Where dumps are written [FDTRACK_OUTPUT]")
+        ->transform(writable_directory());
+    sub->add_option("--threshold", options->threshold,
+                    "Dump once when the open count reaches N (default: 90% of the fd limit) [FDTRACK_THRESHOLD]")
+        ->transform(whole_number(1, 1 << 30));
+    sub->add_option("--suppressions", options->suppressions,
+                    "Leaks matching a rule in FILE are not counted [FDTRACK_SUPPRESSIONS]")
+        ->transform(readable_file());
+    sub->add_flag("--follow-children", options->follow_children,
+                  "Also track exec'd children [FDTRACK_FOLLOW_CHILDREN=1]");
+    sub->add_flag("--no-python", options->no_python, "Do not capture Python frames [FDTRACK_PYTHON=0]");
+    sub->add_option("PROG", options->command, "The program to run, and its arguments")->required();
+    return {sub, [options] { return run_program(*options); }};
+}
+
+}  // namespace fdtrack::cli

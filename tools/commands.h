@@ -1,0 +1,21 @@
+// The subcommands of the fdtrack CLI: each one adds itself to the app and
+// hands back what to run when it was chosen.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace fdtrack::cli {
+
+struct Command {
+    CLI::App* app = nullptr;
+    std::function<int()> run;  // returns the exit status
+};
+
+Command add_run_command(CLI::App& app);
+Command add_dump_command(CLI::App& app);
+Command add_report_command(CLI::App& app);
+Command add_diff_command(CLI::App& app);
+
+}  // namespace fdtrack::cli
