@@ -185,3 +185,9 @@ def test_every_exported_hook_has_a_test():
     }
     tested = {row[0] for row in LEAKS} | CLOSERS | ELSEWHERE
     assert functions - tested == set(), "hooked functions without a test"
+
+
+def test_close_range_cloexec_marks_but_keeps_the_fd(tracked_run):
+    program, result = tracked_run("close")
+    (entry,) = result.report.fds_from(program.source, program.line("LEAK", "close_range-cloexec"), program.path)
+    assert entry["cloexec"] is True, entry

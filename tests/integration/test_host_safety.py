@@ -1,0 +1,182 @@
+"""fdtrack inside a program must not change what the program sees: threads,
+fork, vfork, spawn, signals, errno, fd numbers, programs that close every fd,
+and libraries loaded at run time."""
+
+import pytest
+
+EXIT_EXPECTED = 7
+
+
+def leak_lines(report, program, marker):
+    return report.fds_from(program.source, program.line("LEAK", marker), module=program.path)
+
+
+def own_fd_floor(rlimit):
+    """Where fdtrack keeps its own fds (preload/tracker.cpp): just below the soft limit."""
+    soft = min(rlimit, 65536)
+    return soft - 64 if soft > 256 else soft - soft // 4
+
+
+# ---- (a) threads ------------------------------------------------------------------
+
+
+def test_threads_churning_fds_leave_an_exact_report(build_c, fdtrack_run, tmp_path):
+    program = build_c("churn.c", cflags=("-pthread",))
+    listing = tmp_path / "listing.txt"
+    result = fdtrack_run([program.path, listing], timeout=90)
+    assert result.returncode == 0, result.describe()
+
+    lines = dict(line.split(" ", 1) for line in listing.read_text().splitlines())
+    listed = {int(fd) for fd in lines["open"].split()}
+    leaked = {int(fd) for fd in lines["leaked"].split()}
+    assert len(leaked) == 8 * 5
+
+    report = result.report
+    # The program's listing also shows fdtrack's own fds, which the report hides.
+    own = {fd for fd in listed if fd >= own_fd_floor(report["rlimit_nofile"])}
+    assert report.open_fds() == listed - own, repr(report)
+    assert {entry["fd"] for entry in report.leaks()} == leaked, repr(report)
+    assert report["open_count"] == len(listed - own)
+    for entry in report.leaks():
+        frame = report.first_frame_in(entry, program.path)
+        assert frame and frame["file"] == str(program.source), entry
+
+
+# ---- (b) fork -----------------------------------------------------------------------
+
+
+def test_forked_child_reports_its_own_and_inherited_fds(build_c, preload_run):
+    program = build_c("fork.c")
+    result = preload_run([program.path])
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    child_pid = int(result.stdout.split()[0])
+    parent, child = result.report, result.reports.get(child_pid)
+    assert parent is not None and child is not None, f"reports: {sorted(result.reports)}"
+    assert child.pid == child_pid and parent.pid != child_pid
+
+    # The child inherits the parent's records, with the parent's stack.
+    inherited = leak_lines(child, program, "before-fork")
+    assert len(inherited) == 1 and inherited[0]["origin"] == "tracked", repr(child)
+    frames = child.frames_of(inherited[0])
+    assert [f["function"] for f in frames[:2]] == ["open_before_fork", "main"], frames
+    assert len(leak_lines(child, program, "in-child")) == 1, repr(child)
+    assert not leak_lines(child, program, "parent-after-fork"), repr(child)
+
+    assert len(leak_lines(parent, program, "before-fork")) == 1, repr(parent)
+    assert len(leak_lines(parent, program, "parent-after-fork")) == 1, repr(parent)
+    assert not leak_lines(parent, program, "in-child"), repr(parent)
+
+
+# ---- (c) vfork + exec ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["close_range", "close", "dup2"])
+def test_vfork_child_does_not_touch_parent_records(build_c, preload_run, action):
+    program = build_c("vfork.c")
+    result = preload_run([program.path, action])
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    report = result.report
+    assert report is not None, result.describe()
+    for marker in ("parent-first", "parent-second"):
+        found = leak_lines(report, program, marker)
+        assert len(found) == 1 and found[0]["call"] == "open", f"{marker}\n{report!r}"
+    assert report.fd(50) is None, repr(report)
+    assert len(report.leaks()) == 2, repr(report)
+    # /bin/true, exec'd with the preload inherited, is not followed by default.
+    assert set(result.reports) == {report.pid}
+
+
+# ---- (d) posix_spawn and system() ---------------------------------------------------
+
+
+def test_spawned_children_are_not_tracked_by_default(build_c, fdtrack_run, preload_run):
+    program = build_c("spawn.c")
+    via_cli = fdtrack_run([program.path])
+    assert via_cli.returncode == EXIT_EXPECTED, via_cli.describe()
+    assert len(leak_lines(via_cli.report, program, "before-spawn")) == 1, repr(via_cli.report)
+
+    result = preload_run([program.path])
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    assert set(result.reports) == {result.report.pid}, "an exec'd child wrote a report"
+    assert len(leak_lines(result.report, program, "before-spawn")) == 1
+    assert len(result.report.leaks()) == 1, repr(result.report)
+
+
+def test_spawned_children_are_tracked_when_followed(build_c, preload_run):
+    program = build_c("spawn.c")
+    result = preload_run([program.path], env={"FDTRACK_FOLLOW_CHILDREN": "1"})
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    spawned = int(result.stdout.split()[0])
+    assert spawned in result.reports, f"no report from the spawned child; reports: {sorted(result.reports)}"
+    assert result.reports[spawned]["argv"] == ["true"]
+    assert len(leak_lines(result.report, program, "before-spawn")) == 1
+
+
+# ---- (e) errno ----------------------------------------------------------------------
+
+
+def test_errno_is_what_libc_sets(build_c, fdtrack_run, plain_run):
+    program = build_c("errno.c")
+    plain = plain_run([program.path])
+    assert plain.returncode == 0, plain.describe()
+    tracked = fdtrack_run([program.path])
+    assert tracked.returncode == 0, tracked.describe()
+    assert tracked.stdout == plain.stdout
+
+
+# ---- (f) fd numbers -----------------------------------------------------------------
+
+
+def test_fd_numbers_are_the_same_as_without_fdtrack(build_c, fdtrack_run, preload_run, plain_run):
+    program = build_c("fdnums.c")
+    plain = plain_run([program.path])
+    assert plain.returncode == 0, plain.describe()
+    assert plain.stdout.split()[:5] == ["3", "4", "5", "6", "7"]
+    for run in (fdtrack_run, preload_run):
+        tracked = run([program.path])
+        assert tracked.returncode == 0, tracked.describe()
+        assert tracked.stdout == plain.stdout
+
+
+# ---- (g) closing every fd -----------------------------------------------------------
+
+
+def test_program_closing_every_fd_keeps_fdtrack_working(build_c, fdtrack_run):
+    program = build_c("closeall.c")
+    result = fdtrack_run([program.path], timeout=30)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    report = result.report
+    assert report is not None, result.describe()
+    found = leak_lines(report, program, "after-closing-all")
+    assert [entry["fd"] for entry in found] == [3], repr(report)
+    for marker, lines in program.markers("CLOSED").items():
+        for line in lines:
+            assert not report.fds_from(program.source, line), f"{marker}\n{report!r}"
+    assert len(report.leaks()) == 1, repr(report)
+
+
+# ---- (h) signals --------------------------------------------------------------------
+
+
+def test_hooks_in_signal_handlers_do_not_deadlock(build_c, fdtrack_run):
+    program = build_c("signals.c")
+    result = fdtrack_run([program.path], timeout=30)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    report = result.report
+    assert len(leak_lines(report, program, "after-signals")) == 1, repr(report)
+    assert len(report.leaks()) == 1, repr(report)
+
+
+# ---- (i) dlopen ---------------------------------------------------------------------
+
+
+def test_fd_opened_by_a_dlopened_constructor_is_reported(build_c, fdtrack_run):
+    library = build_c("opener.c", shared=True)
+    program = build_c("dlopen.c", libs=("-ldl",))
+    result = fdtrack_run([program.path, library.path])
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    fd = int(result.stdout.split()[0])
+    found = leak_lines(result.report, library, "constructor")
+    assert [entry["fd"] for entry in found] == [fd], repr(result.report)
+    frame = result.report.first_frame_in(found[0], library.path)
+    assert frame["function"] == "open_at_load"
