@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -126,15 +127,12 @@ class Result:
     stdout: str
     stderr: str
     report: Report | None  # the exit report of the process that was started
-    reports: dict  # every exit report written, by pid (children included)
-    workdir: Path  # scratch directory of this run (reports, the program's own outputs)
+    reports: dict  # exit reports by pid (with run_preloaded: forked and followed children too)
+    dumps: list  # the fdtrack.<pid>.<seq>.json dumps written to FDTRACK_OUTPUT, in name order
+    workdir: Path  # scratch directory of this run (FDTRACK_OUTPUT, TMPDIR, default cwd)
 
     def describe(self):
         return f"exit {self.returncode}\n--- stderr ---\n{self.stderr}\n--- report ---\n{self.report!r}"
-
-
-def _scratch(parent):
-    return Path(tempfile.mkdtemp(prefix="run-", dir=parent))
 
 
 def _environment(env, scratch):
@@ -146,71 +144,61 @@ def _environment(env, scratch):
     return merged
 
 
-def run_fdtrack(command, *, options=(), env=None, cwd=None, timeout=60, tmp_root=None):
-    """Runs `fdtrack run [options] --json R -- command`, the real user path.
-
-    `report` is the --json exit report; `reports` adds the reports of
-    exec'd children that fdtrack run leaves in FDTRACK_OUTPUT (if any)."""
-    scratch = _scratch(tmp_root)
-    json_path = scratch / "exit.json"
-    argv = [str(CLI), "run", *options, "--json", str(json_path), "--", *map(str, command)]
-    proc = subprocess.run(
-        argv,
-        env=_environment(env, scratch),
-        cwd=cwd or scratch,
-        timeout=timeout,
-        capture_output=True,
-        text=True,
-        errors="replace",
-    )
-    report = load_report(json_path) if json_path.exists() else None
-    reports = reports_in(scratch)
-    if report is not None:
-        reports[report.pid] = report
-    return Result(proc.returncode, proc.stdout, proc.stderr, report, reports, scratch)
-
-
-def run_preloaded(command, *, env=None, cwd=None, timeout=60, tmp_root=None):
-    """Runs `command` with plain LD_PRELOAD and FDTRACK_EXIT_REPORT, the
-    protocol under `fdtrack run`: every process that exits writes
-    `exit.<pid>.json`, so forked children's reports are all there."""
-    scratch = _scratch(tmp_root)
-    full_env = _environment(env, scratch)
-    full_env["LD_PRELOAD"] = str(LIBRARY)
-    full_env["FDTRACK_EXIT_REPORT"] = str(scratch / "exit")
-    full_env.update(env or {})
+def _run(argv, env, cwd, timeout):
+    """Runs argv in its own process group, so that a hang kills the traced
+    program too, not only the `fdtrack run` in front of it."""
     proc = subprocess.Popen(
-        list(map(str, command)),
-        env=full_env,
-        cwd=cwd or scratch,
+        [str(arg) for arg in argv],
+        env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",
+        start_new_session=True,
     )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
-        raise AssertionError(f"timed out after {timeout}s: {command}\n--- stderr ---\n{stderr}")
+        raise AssertionError(f"timed out after {timeout}s (a deadlock?): {argv}\n--- stderr ---\n{stderr}")
+    return proc, stdout, stderr
+
+
+def _dumps(scratch):
+    return [load_report(path) for path in sorted(Path(scratch).glob("fdtrack.*.json"))]
+
+
+def run_fdtrack(command, *, options=(), env=None, cwd=None, timeout=60, tmp_root=None):
+    """Runs `fdtrack run [options] --json R -- command`, the real user path;
+    `report` is the --json exit report."""
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=tmp_root))
+    json_path = scratch / "exit.json"
+    argv = [CLI, "run", *options, "--json", json_path, "--", *command]
+    proc, stdout, stderr = _run(argv, _environment(env, scratch), cwd or scratch, timeout)
+    report = load_report(json_path) if json_path.exists() else None
+    reports = {report.pid: report} if report else {}
+    return Result(proc.returncode, stdout, stderr, report, reports, _dumps(scratch), scratch)
+
+
+def run_preloaded(command, *, env=None, cwd=None, timeout=60, tmp_root=None):
+    """Runs `command` with plain LD_PRELOAD and FDTRACK_EXIT_REPORT (the
+    protocol under `fdtrack run`): every tracked process that exits writes
+    `exit.<pid>.json`, so forked children's reports are all there."""
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=tmp_root))
+    full_env = _environment({"LD_PRELOAD": str(LIBRARY), "FDTRACK_EXIT_REPORT": str(scratch / "exit")}, scratch)
+    full_env.update(env or {})
+    proc, stdout, stderr = _run(command, full_env, cwd or scratch, timeout)
     reports = reports_in(scratch)
-    return Result(proc.returncode, stdout, stderr, reports.get(proc.pid), reports, scratch)
+    return Result(proc.returncode, stdout, stderr, reports.get(proc.pid), reports, _dumps(scratch), scratch)
 
 
 def run_plain(command, *, env=None, cwd=None, timeout=60, tmp_root=None):
     """Runs `command` without fdtrack, for comparisons."""
-    scratch = _scratch(tmp_root)
-    proc = subprocess.run(
-        list(map(str, command)),
-        env=_environment(env, scratch),
-        cwd=cwd or scratch,
-        timeout=timeout,
-        capture_output=True,
-        text=True,
-        errors="replace",
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr, None, {}, scratch)
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=tmp_root))
+    proc, stdout, stderr = _run(command, _environment(env, scratch), cwd or scratch, timeout)
+    return Result(proc.returncode, stdout, stderr, None, {}, [], scratch)
 
 
 # ---- C test programs ------------------------------------------------------------
