@@ -62,7 +62,8 @@ std::string output_dir() {
                 "); writing reports to the temp dir instead");
         }
     } else if (writable_dir(".")) {
-        return ".";
+        char cwd[4096];
+        return getcwd(cwd, sizeof cwd) ? cwd : ".";
     }
     const char* tmp = getenv("TMPDIR");
     return writable_dir(tmp) ? tmp : "/tmp";
@@ -70,18 +71,21 @@ std::string output_dir() {
 
 }  // namespace
 
-std::string dump_now(const char* trigger) {
+Dumped dump_now(const char* trigger) {
     Reentry own;
     Report report = take_snapshot(trigger);
+    Dumped dumped{{}, report_to_json(report)};
     std::string base = output_dir() + "/fdtrack." + std::to_string(report.pid) + "." +
                        std::to_string(g_sequence.fetch_add(1) + 1);
-    std::string json = base + ".json", text = base + ".txt";
-    if (!write_atomically(json, report_to_json(report)) || !write_atomically(text, render_text(report))) {
+    if (!write_atomically(base + ".json", dumped.json) || !write_atomically(base + ".txt", render_text(report))) {
         say("could not write " + base + ".{json,txt}: " + strerror(errno));
-        return {};
+        return dumped;
     }
-    say(std::string(trigger) + " report " + json + " (.txt); " + top_site_summary(report));
-    return json;
+    dumped.path = base + ".json";
+    std::string summary = top_site_summary(report);
+    if (summary.rfind("fdtrack: ", 0) == 0) summary.erase(0, 9);
+    say(std::string(trigger) + " report " + dumped.path + " (and .txt): " + summary);
+    return dumped;
 }
 
 void write_exit_report() {

@@ -9,9 +9,13 @@
 
 namespace fdtrack {
 
-// Takes a snapshot and writes it to the output directory. Returns the JSON
-// file's path (empty if nothing could be written).
-std::string dump_now(const char* trigger);
+struct Dumped {
+    std::string path;  // the JSON file; empty if it could not be written
+    std::string json;
+};
+
+// Takes a snapshot, writes it to the output directory and says so on stderr.
+Dumped dump_now(const char* trigger);
 
 // The exit report, written once per process: from the Python exit hook when
 // the interpreter starts shutting down, else from the library destructor.

@@ -24,6 +24,7 @@
 
 #include <type_traits>
 
+#include "preload/dump_signal.h"
 #include "preload/real_symbol.h"
 #include "preload/tracker.h"
 
@@ -38,6 +39,7 @@ int __openat64_2(int, const char*, int);
 namespace {
 
 using fdtrack::Hook;
+using fdtrack::in_fdtrack;
 using fdtrack::Real;
 
 // Calls the real function; if libc has none, fails like an unimplemented call.
@@ -408,6 +410,19 @@ HOOK(long, syscall, (long number, ...)) {
             hook.created(number == SYS_socketpair ? "socketpair" : "pipe2", fds[1], false);
         }
     }
+    return result;
+}
+
+// --- The dump signal: the program's own handler wins -------------------------------
+HOOK(int, sigaction, (int signum, const struct sigaction* action, struct sigaction* old)) {
+    int result = CALL(sigaction, signum, action, old);
+    if (result == 0 && action && !in_fdtrack()) fdtrack::program_sets_signal(signum, true);
+    return result;
+}
+
+HOOK(sighandler_t, signal, (int signum, sighandler_t handler)) {
+    sighandler_t result = CALL(signal, signum, handler);
+    if (result != SIG_ERR && !in_fdtrack()) fdtrack::program_sets_signal(signum, true);
     return result;
 }
 

@@ -137,7 +137,7 @@ int adopt_own_fd(int fd) {
 
 bool forget_fd(int fd, bool by_fdtrack) {
     if (!by_fdtrack && registry().origin(fd) == Origin::own) return false;
-    registry().remove(fd);
+    if (registry().remove(fd) != Origin::empty) fd_count_fell();
     return true;
 }
 
@@ -151,6 +151,7 @@ int forget_range(unsigned low, unsigned high, int* own, int own_max) {
         if (origin == Origin::own && n_own < own_max) own[n_own++] = static_cast<int>(fd);
         else r.remove(static_cast<int>(fd));
     }
+    fd_count_fell();
     return n_own;
 }
 

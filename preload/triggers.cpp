@@ -1,10 +1,54 @@
-// The automatic dump triggers (threshold and EMFILE).
+// The automatic dump triggers: the open count reaching FDTRACK_THRESHOLD, and
+// a hooked call failing with "Too many open files".
 #include "preload/triggers.h"
 
+#include <sys/resource.h>
+
+#include <atomic>
+
+#include "preload/config.h"
+#include "preload/dump_thread.h"
+#include "preload/registry.h"
+
 namespace fdtrack {
+namespace {
 
-void fd_count_rose() {}
+std::atomic<int> g_threshold{0};  // 0 = not computed yet
+std::atomic<bool> g_armed{true};
 
-void out_of_fds() {}
+int threshold() {
+    int value = g_threshold.load(std::memory_order_relaxed);
+    if (value) return value;
+    int64_t configured = config().threshold;
+    if (configured > 0) {
+        value = static_cast<int>(configured);
+    } else {
+        rlimit limit{};
+        getrlimit(RLIMIT_NOFILE, &limit);
+        rlim_t soft = limit.rlim_cur > (1u << 30) ? (1u << 30) : limit.rlim_cur;
+        value = static_cast<int>(soft * 9 / 10);
+        if (value < 1) value = 1;
+    }
+    g_threshold.store(value, std::memory_order_relaxed);
+    return value;
+}
+
+}  // namespace
+
+void fd_count_rose() {
+    int count = registry().live_count();
+    if (count < threshold() || !g_armed.load(std::memory_order_relaxed)) return;
+    if (g_armed.exchange(false)) request_dump(kDumpThreshold);
+}
+
+void fd_count_fell() {
+    // Re-arm only well below the threshold, so a count hovering around it does
+    // not dump on every crossing.
+    if (!g_armed.load(std::memory_order_relaxed) && registry().live_count() < threshold() * 3 / 4) {
+        g_armed.store(true, std::memory_order_relaxed);
+    }
+}
+
+void out_of_fds() { request_dump(kDumpEmfile); }
 
 }  // namespace fdtrack

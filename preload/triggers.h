@@ -6,6 +6,8 @@ namespace fdtrack {
 
 // After each recorded fd: dumps once when the count reaches the threshold.
 void fd_count_rose();
+// After each close: re-arms the threshold once the count is well below it.
+void fd_count_fell();
 // A hooked call failed with EMFILE or ENFILE: dumps, rate-limited.
 void out_of_fds();
 

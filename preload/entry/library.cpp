@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "preload/dump.h"
+#include "preload/dump_signal.h"
+#include "preload/dump_thread.h"
 #include "preload/python_exit.h"
 #include "preload/python_frames.h"
 #include "preload/registry.h"
@@ -20,6 +22,7 @@ void after_fork_in_child() {
     registry().repair_after_fork();
     reset_dump_state_after_fork();
     forget_recorded_since_fork();
+    dump_thread_after_fork();
 }
 
 // CPython closes what the program leaked while it finalizes, long before ELF
@@ -38,6 +41,8 @@ __attribute__((constructor(101))) void on_load() {
         setenv("FDTRACK_PID", pid, 0);
     }
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
+    ensure_dump_thread();
+    install_dump_signal();
     if (python::init()) python::install_exit_hook(python_is_exiting);
 }
 

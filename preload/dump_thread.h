@@ -1,0 +1,25 @@
+// The dump thread: produces reports off the signal path. Signal handlers and
+// hooks only set a bit and write to an eventfd made in advance; this thread
+// (all signals blocked) does the work. It also answers `fdtrack dump` on the
+// control socket.
+#pragma once
+
+namespace fdtrack {
+
+enum DumpRequest : unsigned {
+    kDumpSignal = 1u << 0,
+    kDumpEmfile = 1u << 1,
+    kDumpThreshold = 1u << 2,
+};
+
+// Starts the thread once per process (again in a fork child). Safe to call
+// often: after the first time it is one load.
+void ensure_dump_thread();
+
+// Async-signal-safe: asks the dump thread for a report.
+void request_dump(DumpRequest why);
+
+// In a fork child the thread is gone: the next ensure_dump_thread() restarts it.
+void dump_thread_after_fork();
+
+}  // namespace fdtrack
