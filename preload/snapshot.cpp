@@ -86,7 +86,10 @@ const char* origin_name(Origin origin) {
 Site make_site(const StackNode& stack, Symbolizer& symbolizer) {
     Site site;
     site.id = static_cast<int>(stack.id);
-    for (int i = 0; i < stack.n_native; ++i) site.frames.push_back(symbolizer.symbolize(stack.native[i]));
+    for (int i = 0; i < stack.n_native; ++i) {
+        const std::vector<NativeFrame>& frames = symbolizer.symbolize(stack.native[i]);
+        site.frames.insert(site.frames.end(), frames.begin(), frames.end());
+    }
     for (int i = 0; i < stack.n_python; ++i) {
         const PyFrameText& f = stack.python[i];
         site.python.push_back({f.function, f.file, f.line});

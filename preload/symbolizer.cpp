@@ -3,6 +3,8 @@
 
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <unistd.h>
 
@@ -63,31 +65,31 @@ Symbolizer::~Symbolizer() {
     if (dwfl_ != nullptr) dwfl_end(dwfl_);
 }
 
-NativeFrame Symbolizer::symbolize(uintptr_t return_address) {
+const std::vector<NativeFrame>& Symbolizer::symbolize(uintptr_t return_address) {
+    auto cached = frames_.find(return_address);
+    if (cached != frames_.end()) return cached->second;
+    std::vector<NativeFrame> frames;
     try {
-        auto cached = frames_.find(return_address);
-        if (cached != frames_.end()) return cached->second;
-        NativeFrame frame = resolve(return_address);
-        frames_.emplace(return_address, frame);
-        return frame;
+        frames = resolve(return_address);
     } catch (...) {
         // Only allocation can fail here; a bare frame still carries the address.
-        NativeFrame frame;
-        frame.address = return_address;
-        return frame;
+        frames.assign(1, NativeFrame{});
+        frames[0].address = return_address;
     }
+    return frames_.insert_or_assign(return_address, std::move(frames)).first->second;
 }
 
-NativeFrame Symbolizer::resolve(uintptr_t return_address) {
+std::vector<NativeFrame> Symbolizer::resolve(uintptr_t return_address) {
     NativeFrame frame;
     frame.address = return_address;
     frame.module = kUnknownModule;
-    if (return_address == 0) return frame;
+    if (return_address == 0) return {frame};
     // A return address points after the call, which may already be the next line or, after a
     // noreturn call, the next function; the call itself is at the byte before.
     const uintptr_t pc = return_address - 1;
 
-    if (Dwfl_Module* dwfl_module = find_module(pc)) {
+    Dwfl_Module* dwfl_module = find_module(pc);
+    if (dwfl_module) {
         frame.module = module(dwfl_module).path;
         if (const char* name = function_at(dwfl_module, pc)) frame.function = demangle(name);
         if (Dwfl_Line* line = dwfl_module_getsrc(dwfl_module, pc)) {
@@ -110,7 +112,46 @@ NativeFrame Symbolizer::resolve(uintptr_t return_address) {
             }
         }
     }
-    return frame;
+    std::vector<NativeFrame> frames{frame};
+    if (dwfl_module) expand_inlined(dwfl_module, pc, frames);
+    return frames;
+}
+
+// Walks the DWARF scopes at `pc` from the innermost: each inlined subroutine
+// becomes a frame at the current line, and its call site (DW_AT_call_file and
+// DW_AT_call_line) is where the next one out stands -- as `addr2line -i` does.
+void Symbolizer::expand_inlined(Dwfl_Module* dwfl_module, uintptr_t pc, std::vector<NativeFrame>& frames) {
+    Dwarf_Addr bias = 0;
+    Dwarf_Die* cu = dwfl_module_addrdie(dwfl_module, pc, &bias);
+    if (!cu) return;
+    Dwarf_Die* scopes = nullptr;
+    int n = dwarf_getscopes(cu, pc - bias, &scopes);
+    if (n <= 0) return;
+    Dwarf_Files* files = nullptr;
+    size_t n_files = 0;
+    if (dwarf_getsrcfiles(cu, &files, &n_files) != 0) files = nullptr;
+    NativeFrame outer = frames.back();
+    std::vector<NativeFrame> chain;
+    for (int i = 0; i < n; ++i) {
+        if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+        NativeFrame inlined = outer;
+        Dwarf_Attribute attribute;
+        const char* name = dwarf_formstring(dwarf_attr_integrate(&scopes[i], DW_AT_linkage_name, &attribute));
+        if (!name) name = dwarf_formstring(dwarf_attr_integrate(&scopes[i], DW_AT_name, &attribute));
+        inlined.function = name ? demangle(name) : std::string();
+        chain.push_back(inlined);
+        Dwarf_Word value = 0;
+        if (files && dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attribute), &value) == 0) {
+            const char* file = dwarf_filesrc(files, value, nullptr, nullptr);
+            outer.file = file ? file : "";
+        }
+        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attribute), &value) == 0) {
+            outer.line = static_cast<int>(value);
+        }
+    }
+    free(scopes);
+    chain.push_back(outer);
+    frames = std::move(chain);
 }
 
 Dwfl_Module* Symbolizer::find_module(uintptr_t pc) {

@@ -23,8 +23,11 @@ public:
     Symbolizer(const Symbolizer&) = delete;
     Symbolizer& operator=(const Symbolizer&) = delete;
 
-    // `return_address` is what unw_backtrace gives; the frame keeps it unchanged. Never throws.
-    NativeFrame symbolize(uintptr_t return_address);
+    // `return_address` is what unw_backtrace gives; every frame keeps it unchanged. Functions
+    // inlined at that address come first, each at its line, then the function the address
+    // belongs to, at the line of the call (so `open` inlined by _FORTIFY_SOURCE still shows the
+    // caller's own line). Never empty, never throws.
+    const std::vector<NativeFrame>& symbolize(uintptr_t return_address);
 
 private:
     // A function symbol of a module, at its load address; `name` points into libdwfl's copy of the
@@ -39,7 +42,8 @@ private:
         std::vector<Function> functions;  // sorted by start, one per address
     };
 
-    NativeFrame resolve(uintptr_t return_address);
+    std::vector<NativeFrame> resolve(uintptr_t return_address);
+    void expand_inlined(Dwfl_Module* dwfl_module, uintptr_t pc, std::vector<NativeFrame>& frames);
     Dwfl_Module* find_module(uintptr_t pc);
     Dwfl_Module* module_containing(uintptr_t pc);
     void report_modules();
@@ -50,7 +54,7 @@ private:
     Dwfl* dwfl_ = nullptr;
     bool reported_ = false;
     bool rereported_ = false;
-    std::unordered_map<uintptr_t, NativeFrame> frames_;
+    std::unordered_map<uintptr_t, std::vector<NativeFrame>> frames_;
     std::unordered_map<Dwfl_Module*, Module> modules_;
 };
 

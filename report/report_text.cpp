@@ -58,9 +58,15 @@ bool is_runtime_module(std::string_view module) {
     return is_python_library_path(module);
 }
 
+// A system header's inline function compiled into the program (open() under
+// _FORTIFY_SOURCE comes from bits/fcntl2.h) is still libc's code.
+bool is_system_header(std::string_view file) {
+    return file.starts_with("/usr/include/");
+}
+
 bool is_user_native_frame(const NativeFrame& frame) {
     if (frame.module.empty() && frame.function.empty()) return false;
-    return !is_runtime_module(frame.module);
+    return !is_runtime_module(frame.module) && !is_system_header(frame.file);
 }
 
 std::string python_location(const PythonFrame& frame) {

@@ -75,9 +75,18 @@ class Report:
         return site["python"] if site else []
 
     def first_frame_in(self, entry, module):
-        """The innermost native frame of `entry`'s site that lies in `module`."""
+        """The innermost native frame of `entry`'s site that lies in `module`, leaving out
+        system-header functions inlined there (open() under _FORTIFY_SOURCE)."""
         module = os.path.realpath(module)
-        return next((f for f in self.frames_of(entry) if os.path.realpath(f.get("module", "")) == module), None)
+        return next(
+            (
+                f
+                for f in self.frames_of(entry)
+                if os.path.realpath(f.get("module", "")) == module
+                and not f.get("file", "").startswith("/usr/include/")
+            ),
+            None,
+        )
 
     def fds_from(self, source, line, module=None):
         """Tracked fds whose innermost frame in `module` (any frame if None) is source:line."""

@@ -35,7 +35,7 @@ TEST(Symbolizer, NamesTheCallerWithFileLineAndModule) {
     const uintptr_t address = return_address_of_this_call(); const int call_line = __LINE__;
 
     Symbolizer symbolizer;
-    const NativeFrame frame = symbolizer.symbolize(address);
+    const NativeFrame frame = symbolizer.symbolize(address).back();
 
     EXPECT_EQ(frame.address, address);
     EXPECT_EQ(frame.function, "fdtrack::(anonymous namespace)::Symbolizer_NamesTheCallerWithFileLineAndModule_Test::TestBody()");
@@ -57,7 +57,7 @@ TEST(Symbolizer, NamesFramesInsideLibc) {
     ASSERT_NE(address_inside_qsort, 0u);
 
     Symbolizer symbolizer;
-    const NativeFrame frame = symbolizer.symbolize(address_inside_qsort);
+    const NativeFrame frame = symbolizer.symbolize(address_inside_qsort).back();
 
     EXPECT_FALSE(frame.function.empty());
     EXPECT_NE(frame.module.find("libc"), std::string::npos) << frame.module;
@@ -67,7 +67,7 @@ TEST(Symbolizer, NamesFramesInsideLibc) {
 TEST(Symbolizer, AddressesOutsideAnyModuleHaveNoFunction) {
     Symbolizer symbolizer;
     for (uintptr_t address : {uintptr_t{0}, uintptr_t{1}, uintptr_t{0x10}, ~uintptr_t{0}}) {
-        const NativeFrame frame = symbolizer.symbolize(address);
+        const NativeFrame frame = symbolizer.symbolize(address).back();
         EXPECT_EQ(frame.address, address);
         EXPECT_TRUE(frame.function.empty()) << frame.function;
         EXPECT_EQ(frame.module, "[unknown]") << std::hex << address;
@@ -87,7 +87,7 @@ TEST(Symbolizer, FindsLibrariesLoadedAfterItsFirstUse) {
     void* function = dlsym(library, "td_init");
     ASSERT_NE(function, nullptr);
 
-    const NativeFrame frame = symbolizer.symbolize(reinterpret_cast<uintptr_t>(function) + 4);
+    const NativeFrame frame = symbolizer.symbolize(reinterpret_cast<uintptr_t>(function) + 4).back();
     EXPECT_EQ(frame.function, "td_init");
     EXPECT_NE(frame.module.find("libthread_db"), std::string::npos) << frame.module;
     dlclose(library);
@@ -128,8 +128,8 @@ TEST(Symbolizer, ThousandsOfAddressesTakeWellUnderASecond) {
     const auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_LT(elapsed, std::chrono::milliseconds(700));
 
-    const NativeFrame first = symbolizer.symbolize(in_executable);
-    const NativeFrame again = symbolizer.symbolize(in_executable);
+    const NativeFrame first = symbolizer.symbolize(in_executable).back();
+    const NativeFrame again = symbolizer.symbolize(in_executable).back();
     EXPECT_EQ(first.function, again.function);
     EXPECT_EQ(first.file, again.file);
     EXPECT_EQ(first.line, again.line);
