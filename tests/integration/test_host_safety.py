@@ -180,3 +180,33 @@ def test_fd_opened_by_a_dlopened_constructor_is_reported(build_c, fdtrack_run):
     assert [entry["fd"] for entry in found] == [fd], repr(result.report)
     frame = result.report.first_frame_in(found[0], library.path)
     assert frame["function"] == "open_at_load"
+
+
+# ---- (j) custom allocators ------------------------------------------------------------
+
+
+def test_hook_inside_a_custom_allocators_initialisation(build_c, fdtrack_run):
+    """The allocator's init opens a file through our hook before malloc can
+    serve: resolving the real open and recording must not allocate."""
+    program = build_c("custom_malloc.c", cflags=("-pthread",))
+    result = fdtrack_run([program.path], timeout=30)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    for marker in ("allocator-init", "after-init"):
+        (entry,) = leak_lines(result.report, program, marker)
+        assert entry["origin"] == "tracked" and entry["call"] == "open", repr(result.report)
+
+
+# ---- (k) hooks before fdtrack's own constructor -----------------------------------------
+
+
+def test_hook_runs_before_fdtracks_constructor(build_c, fdtrack_run):
+    """A needed library's constructor runs before libfdtrack.so's: its fd is
+    still tracked, at the constructor's line."""
+    library = build_c("opener.c", shared=True)
+    program = build_c("early.c", libs=(f"-L{library.path.parent}", "-lopener", f"-Wl,-rpath,{library.path.parent}"))
+    result = fdtrack_run([program.path], timeout=30)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    fd = int(result.stdout.split()[0])
+    entry = result.report.fd(fd)
+    assert entry["origin"] == "tracked", repr(result.report)
+    assert result.report.fds_from(library.source, library.line("LEAK", "constructor"), module=library.path)
