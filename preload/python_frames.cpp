@@ -10,7 +10,10 @@
 #include "preload/python_frames.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <cstdio>
 #include <cstring>
@@ -286,12 +289,44 @@ bool init() {
 
 bool active() { return g.layout != nullptr; }
 
+namespace {
+
+// Walks in progress, and the one thread state still walkable once the
+// interpreter is about to finalize (see only_this_thread_from_now_on()).
+std::atomic<int> g_walkers{0};
+std::atomic<uintptr_t> g_only_thread{0};
+
+int walk(uintptr_t tstate, FrameKey* out, int max);
+
+}  // namespace
+
+void only_this_thread_from_now_on() {
+    if (!g.layout) return;
+    g_only_thread.store(reinterpret_cast<uintptr_t>(g.this_thread_state()));
+    // A walk that started before the store may still be reading another
+    // thread's frames: let it finish (bounded, in case its thread is stopped).
+    for (int i = 0; i < 100000 && g_walkers.load() > 0; ++i) sched_yield();
+}
+
 int capture(FrameKey* out, int max) {
     const Layout* L = g.layout;
     if (!L || max <= 0) return 0;
     // NULL before Py_Initialize, after finalization, and in threads Python never saw.
     auto tstate = reinterpret_cast<uintptr_t>(g.this_thread_state());
     if (!tstate) return 0;
+    // Sequentially consistent on both sides: either the finalizing thread sees
+    // this walk in progress and waits, or this walk sees its flag and stops.
+    g_walkers.fetch_add(1);
+    uintptr_t only = g_only_thread.load();
+    int n = only == 0 || only == tstate ? walk(tstate, out, max) : 0;
+    g_walkers.fetch_sub(1, std::memory_order_release);
+    return n;
+}
+
+namespace {
+
+int walk(uintptr_t tstate, FrameKey* out, int max) {
+    const Layout* L = g.layout;
     // Py_FinalizeEx frees the thread states of daemon threads under them; only
     // the finalizing thread's own state stays valid from then on.
     uintptr_t finalizing =
@@ -319,6 +354,8 @@ int capture(FrameKey* out, int max) {
     }
     return n;
 }
+
+}  // namespace
 
 void** audit_hook_list() {
     return g.layout ? reinterpret_cast<void**>(g.runtime + g.layout->runtime_audit_hooks) : nullptr;

@@ -39,6 +39,12 @@ int capture(FrameKey* out, int max);
 bool describe(const FrameKey& key, char* file, size_t file_cap, char* function, size_t function_cap,
               int* line);
 
+// Called at the start of interpreter shutdown (from our atexit handler, on
+// the thread that will finalize): from now on only that thread's frames are
+// read. Py_FinalizeEx later frees daemon threads' states and frame stacks
+// while those threads may sit in a hook; this waits for walks in progress.
+void only_this_thread_from_now_on();
+
 // Where _PyRuntime keeps the list of C audit hooks (a _Py_AuditHookEntry*),
 // for python_exit; null when inactive.
 void** audit_hook_list();

@@ -28,6 +28,7 @@ void after_fork_in_child() {
 // CPython closes what the program leaked while it finalizes, long before ELF
 // destructors run: this is called from Python's atexit instead.
 void python_is_exiting() {
+    python::only_this_thread_from_now_on();
     write_exit_report();
 }
 
