@@ -77,14 +77,14 @@ int run_worker() {
     return 0;
 }
 
-std::map<std::string, double> run_child(const char* self, const char* preload) {
+std::map<std::string, double> run_child(const char* self, const char* preload, const std::string& report_dir) {
     std::vector<std::string> env_strings;
     for (char** e = environ; *e; ++e) {
         if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "FDTRACK_", 8)) env_strings.emplace_back(*e);
     }
     if (preload) {
         env_strings.push_back(std::string("LD_PRELOAD=") + preload);
-        env_strings.push_back("FDTRACK_EXIT_REPORT=/dev/null/none");  // no report files from the benchmark
+        env_strings.push_back("FDTRACK_EXIT_REPORT=" + report_dir + "/exit");  // keeps reports out of the cwd
         env_strings.push_back("FDTRACK_SIGNAL=none");
     }
     std::vector<char*> env;
@@ -125,15 +125,19 @@ int main(int argc, char** argv) {
     int rounds = argc > 2 ? std::atoi(argv[2]) : 5;
     // Alternate untracked and tracked runs and keep each one's best: noise on
     // a shared machine only ever adds time.
+    char report_dir[] = "/tmp/fdtrack-bench.XXXXXX";
+    if (!mkdtemp(report_dir)) return 1;
     std::map<std::string, double> best_plain, best_tracked;
     for (int round = 0; round < rounds; ++round) {
-        for (auto& [name, ns] : run_child("/proc/self/exe", nullptr)) {
+        for (auto& [name, ns] : run_child("/proc/self/exe", nullptr, report_dir)) {
             best_plain[name] = best_plain.count(name) ? std::min(best_plain[name], ns) : ns;
         }
-        for (auto& [name, ns] : run_child("/proc/self/exe", library)) {
+        for (auto& [name, ns] : run_child("/proc/self/exe", library, report_dir)) {
             best_tracked[name] = best_tracked.count(name) ? std::min(best_tracked[name], ns) : ns;
         }
     }
+    std::string cleanup = std::string("rm -rf ") + report_dir;
+    if (std::system(cleanup.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", report_dir);
     std::printf("fdtrack overhead (thread CPU time per iteration), best of %d runs of %d iterations (%s)\n", rounds, kIterations, library);
     std::printf("%-30s %12s %12s %8s\n", "loop", "untracked", "tracked", "ratio");
     for (auto& [name, body] : kLoops) {
