@@ -21,6 +21,7 @@
 #include "preload/fd_describe.h"
 #include "preload/registry.h"
 #include "preload/stack_table.h"
+#include "preload/snapshot.h"
 #include "preload/symbolizer.h"
 #include "preload/thread_state.h"
 #include "preload/tracker.h"
@@ -75,32 +76,13 @@ bool is_ignored(int fd, const FdInfo& info) {
                        [&](const Ignored& i) { return i.fd == fd && i.created_ns == info.created_ns; });
 }
 
-// The allocation site of `stack_id`, symbolised now (the report's Site without counts).
-Site site_of(uint32_t stack_id) {
-    Site site;
-    site.id = static_cast<int>(stack_id);
-    if (stack_id == 0) return site;
-    stack_table().for_each([&](const StackNode& stack) {
-        if (stack.id != stack_id) return;
-        Symbolizer symbolizer;
-        for (int i = 0; i < stack.n_native; ++i) {
-            const std::vector<NativeFrame>& frames = symbolizer.symbolize(stack.native[i]);
-            site.frames.insert(site.frames.end(), frames.begin(), frames.end());
-        }
-        for (int i = 0; i < stack.n_python; ++i) {
-            const PyFrameText& f = stack.python[i];
-            site.python.push_back({f.function ? f.function : "", f.file ? f.file : "", f.line});
-        }
-    });
-    return site;
-}
-
 std::string describe(int fd, const FdInfo& info) {
     FdDescription what = FdDescriber().describe(fd);
     std::string kind = what.target.empty() ? what.kind : what.kind + " " + what.target;
     if (!what.state.empty()) kind += " " + what.state;
     double age_s = double(monotonic_ns() - info.created_ns) / 1e9;  // before symbolising, which takes a while
-    Site site = site_of(info.stack);
+    Symbolizer symbolizer;
+    Site site = symbolize_site(info.stack, symbolizer);
     std::string text = fmt::format("fd {} ({}) opened by {} at {}, {} ago on thread {}\n", fd, kind,
                                    info.call ? info.call : "?", user_location(site), format_age(age_s),
                                    info.thread[0] ? info.thread : "?");

@@ -2,10 +2,12 @@
 // Each wrapper reads "enter; call the real function; tell the tracker"; the
 // guard logic lives in Hook (tracker.h). Adding an fd-creating function whose
 // result is the new fd is one RETURNS_FD line (plus its test).
+#include <alloca.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <mqueue.h>
 #include <pty.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #include <type_traits>
 
 #include "preload/dump_signal.h"
+#include "preload/exec_handover.h"
 #include "preload/real_symbol.h"
 #include "preload/tracker.h"
 
@@ -213,7 +216,13 @@ RETURNS_STREAM(fopen64, (const char* path, const char* mode), path, mode)
 RETURNS_STREAM(fdopen, (int fd, const char* mode), fd, mode)  // the stream now owns the fd
 RETURNS_STREAM(tmpfile, ())
 RETURNS_STREAM(tmpfile64, ())
-RETURNS_STREAM(popen, (const char* command, const char* mode), command, mode)
+HOOK(FILE*, popen, (const char* command, const char* mode)) {
+    Hook hook;
+    if (hook.active()) fdtrack::hand_over_before_spawn();  // popen starts a child: see posix_spawn below
+    FILE* stream = CALL(popen, command, mode);
+    hook.created("popen", stream ? stream_fd(stream) : -1, false);
+    return stream;
+}
 
 // freopen closes the stream's old fd and opens a new one, maybe the same number.
 #define FREOPEN_LIKE(name)                                                                   \
@@ -412,6 +421,75 @@ HOOK(long, syscall, (long number, ...)) {
     }
     return result;
 }
+
+// --- exec and spawn: fds without CLOEXEC carry their allocation site across ------
+#define EXECS(name, params, ...)                                       \
+    HOOK(int, name, params) {                                          \
+        Hook hook;                                                     \
+        if (hook.active()) fdtrack::hand_over_before_exec();           \
+        return CALL(name, __VA_ARGS__);                                \
+    }
+EXECS(execve, (const char* path, char* const argv[], char* const envp[]), path, argv, envp)
+EXECS(execv, (const char* path, char* const argv[]), path, argv)
+EXECS(execvp, (const char* file, char* const argv[]), file, argv)
+EXECS(execvpe, (const char* file, char* const argv[], char* const envp[]), file, argv, envp)
+EXECS(fexecve, (int fd, char* const argv[], char* const envp[]), fd, argv, envp)
+EXECS(execveat, (int dir, const char* path, char* const argv[], char* const envp[], int flags), dir, path, argv,
+      envp, flags)
+
+namespace {
+
+// execl and friends take their arguments inline; glibc turns them into an
+// argv array and calls execve internally, out of our reach, so we do the same.
+#define COLLECT_ARGS(first, argv, ap)                                           \
+    size_t argc = 1;                                                            \
+    va_start(ap, first);                                                        \
+    while (va_arg(ap, const char*)) ++argc;                                     \
+    va_end(ap);                                                                 \
+    auto** argv = static_cast<char**>(alloca((argc + 1) * sizeof(char*)));     \
+    va_start(ap, first);                                                        \
+    argv[0] = const_cast<char*>(first);                                         \
+    for (size_t i = 1; i <= argc; ++i) argv[i] = va_arg(ap, char*);             \
+
+}  // namespace
+
+HOOK(int, execl, (const char* path, const char* arg, ...)) {
+    va_list ap;
+    COLLECT_ARGS(arg, argv, ap)
+    va_end(ap);
+    return hook_execv(path, argv);
+}
+
+HOOK(int, execlp, (const char* file, const char* arg, ...)) {
+    va_list ap;
+    COLLECT_ARGS(arg, argv, ap)
+    va_end(ap);
+    return hook_execvp(file, argv);
+}
+
+HOOK(int, execle, (const char* path, const char* arg, ...)) {
+    va_list ap;
+    COLLECT_ARGS(arg, argv, ap)
+    char* const* envp = va_arg(ap, char* const*);  // after the terminating NULL
+    va_end(ap);
+    return hook_execve(path, argv, envp);
+}
+
+#define SPAWNS(ret, name, params, ...)                                 \
+    HOOK(ret, name, params) {                                          \
+        Hook hook;                                                     \
+        if (hook.active()) fdtrack::hand_over_before_spawn();          \
+        return CALL(name, __VA_ARGS__);                                \
+    }
+SPAWNS(int, posix_spawn,
+       (pid_t * pid, const char* path, const posix_spawn_file_actions_t* actions, const posix_spawnattr_t* attributes,
+        char* const argv[], char* const envp[]),
+       pid, path, actions, attributes, argv, envp)
+SPAWNS(int, posix_spawnp,
+       (pid_t * pid, const char* file, const posix_spawn_file_actions_t* actions, const posix_spawnattr_t* attributes,
+        char* const argv[], char* const envp[]),
+       pid, file, actions, attributes, argv, envp)
+SPAWNS(int, system, (const char* command), command)
 
 // --- The dump signal: the program's own handler wins -------------------------------
 HOOK(int, sigaction, (int signum, const struct sigaction* action, struct sigaction* old)) {

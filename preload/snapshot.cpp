@@ -12,6 +12,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "preload/exec_handover.h"
 #include "preload/fd_describe.h"
 #include "preload/registry.h"
 #include "preload/stack_table.h"
@@ -83,21 +84,25 @@ const char* origin_name(Origin origin) {
     }
 }
 
-Site make_site(const StackNode& stack, Symbolizer& symbolizer) {
+}  // namespace
+
+Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer) {
+    if (const Site* handed_over = foreign_site(stack_id)) return *handed_over;
     Site site;
-    site.id = static_cast<int>(stack.id);
-    for (int i = 0; i < stack.n_native; ++i) {
-        const std::vector<NativeFrame>& frames = symbolizer.symbolize(stack.native[i]);
-        site.frames.insert(site.frames.end(), frames.begin(), frames.end());
-    }
-    for (int i = 0; i < stack.n_python; ++i) {
-        const PyFrameText& f = stack.python[i];
-        site.python.push_back({f.function, f.file, f.line});
-    }
+    site.id = static_cast<int>(stack_id);
+    stack_table().for_each([&](const StackNode& stack) {
+        if (stack.id != stack_id) return;
+        for (int i = 0; i < stack.n_native; ++i) {
+            const std::vector<NativeFrame>& frames = symbolizer.symbolize(stack.native[i]);
+            site.frames.insert(site.frames.end(), frames.begin(), frames.end());
+        }
+        for (int i = 0; i < stack.n_python; ++i) {
+            const PyFrameText& f = stack.python[i];
+            site.python.push_back({f.function, f.file, f.line});
+        }
+    });
     return site;
 }
-
-}  // namespace
 
 Report take_snapshot(const char* trigger) {
     Reentry own;  // what we open here is fdtrack's, not the program's
@@ -146,18 +151,13 @@ Report take_snapshot(const char* trigger) {
     report.open_count = static_cast<int>(report.fds.size());
 
     Symbolizer symbolizer;
-    stack_table().for_each([&](const StackNode& stack) {
-        auto it = sites.find(stack.id);
-        if (it == sites.end()) return;
-        Site site = make_site(stack, symbolizer);
-        site.count = it->second.count;
-        site.call = it->second.call;
-        site.oldest_age_s = it->second.oldest_age_s;
-        site.newest_age_s = it->second.newest_age_s;
-        it->second = std::move(site);
-    });
-    for (auto& [id, site] : sites) {
+    for (auto& [id, counted] : sites) {
+        Site site = symbolize_site(id, symbolizer);
         site.id = static_cast<int>(id);
+        site.count = counted.count;
+        site.call = counted.call;
+        site.oldest_age_s = counted.oldest_age_s;
+        site.newest_age_s = counted.newest_age_s;
         report.sites.push_back(std::move(site));
     }
     std::stable_sort(report.sites.begin(), report.sites.end(),

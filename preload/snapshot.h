@@ -6,6 +6,13 @@
 
 namespace fdtrack {
 
+class Symbolizer;
+
+// The allocation site of `stack_id` with its frames symbolised now (counts
+// and ages left at zero). Sites handed over by the process that exec'd us
+// come pre-symbolised (exec_handover).
+Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer);
+
 // `trigger` is one of the SPEC's: exit, signal, emfile, threshold, api.
 // Runs on a fdtrack thread or at exit, never in a signal handler.
 Report take_snapshot(const char* trigger);

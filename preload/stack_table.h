@@ -45,6 +45,10 @@ public:
     uint32_t intern(const uintptr_t* native, int n_native, const PyFrameKey* python, int n_python,
                     PyFrameResolver resolve);
 
+    // An id no interned stack will have, for a stack known only by its
+    // symbolised frames (handed over across exec).
+    uint32_t reserve_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+
     // Visits every stack (report time).
     template <typename F>
     void for_each(F&& visit) const {

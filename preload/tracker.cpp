@@ -97,6 +97,8 @@ void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
 
 }  // namespace
 
+bool exec_stays_tracked() { return is_followed_process(); }
+
 bool tracking() {
     int mode = g_mode.load(std::memory_order_acquire);
     if (__builtin_expect(mode != kUndecided, 1)) return mode == kActive;

@@ -13,6 +13,10 @@ namespace fdtrack {
 // tracked with FDTRACK_FOLLOW_CHILDREN=1).
 bool tracking();
 
+// Whether an image this process execs now will be tracked too: the same pid
+// (a wrapper script exec'ing python), or children followed on request.
+bool exec_stays_tracked();
+
 // Records `fd` as created by `call` on this thread, with its stacks.
 void record_fd(const char* call, int fd);
 // Moves an fd that fdtrack itself created above the program's range and

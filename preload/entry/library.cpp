@@ -8,6 +8,7 @@
 #include "preload/dump.h"
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
+#include "preload/exec_handover.h"
 #include "preload/python_exit.h"
 #include "preload/python_frames.h"
 #include "preload/registry.h"
@@ -41,6 +42,7 @@ __attribute__((constructor(101))) void on_load() {
         snprintf(pid, sizeof pid, "%d", static_cast<int>(getpid()));
         setenv("FDTRACK_PID", pid, 0);
     }
+    take_over_after_exec();
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     ensure_dump_thread();
     install_dump_signal();
@@ -51,6 +53,7 @@ __attribute__((destructor(101))) void on_unload() {
     if (fdtrack_vfork_child || !tracking()) return;
     if (is_fork_child() && !recorded_since_fork()) return;  // a copy of its parent: nothing of its own to say
     write_exit_report();
+    remove_spawn_handover();
 }
 
 }  // namespace
