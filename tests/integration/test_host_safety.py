@@ -210,3 +210,27 @@ def test_hook_runs_before_fdtracks_constructor(build_c, fdtrack_run):
     entry = result.report.fd(fd)
     assert entry["origin"] == "tracked", repr(result.report)
     assert result.report.fds_from(library.source, library.line("LEAK", "constructor"), module=library.path)
+
+
+# ---- (l) an fd leaked across exec keeps its allocation site -------------------------------
+
+
+def test_fd_leaked_across_exec_has_the_parents_stack(build_c, preload_run):
+    program = build_c("exec_leak.c")
+    result = preload_run([program.path], env={"FDTRACK_FOLLOW_CHILDREN": "1"})
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    fd, child_pid = (int(word) for word in result.stdout.split())
+    child = result.reports.get(child_pid)
+    assert child is not None, f"reports: {sorted(result.reports)}"
+    entry = child.fd(fd)
+    assert entry["origin"] == "tracked" and entry["call"] == "open", repr(child)
+    assert leak_lines(child, program, "across-exec") == [entry]
+    assert not result.report.leaks(), repr(result.report)  # the parent closed its copy
+
+
+def test_exec_child_is_not_tracked_without_follow(build_c, preload_run):
+    program = build_c("exec_leak.c")
+    result = preload_run([program.path])
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    child_pid = int(result.stdout.split()[1])
+    assert child_pid not in result.reports
