@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 
 #include "preload/config.h"
+#include "preload/registry.h"
 #include "preload/snapshot.h"
 #include "preload/thread_state.h"
 #include "report/report_json.h"
@@ -21,6 +23,50 @@ namespace {
 std::atomic<int> g_sequence{0};
 std::atomic<bool> g_exit_written{false};
 std::atomic<bool> g_output_warned{false};
+std::atomic<int> g_headroom_users{0};
+std::atomic<rlim_t> g_headroom_original{0};  // 0: not lifted
+std::atomic<rlim_t> g_headroom_lifted{0};
+
+// A dump needs fds of its own (the report files, ELF files for symbols,
+// /proc): a process at its limit would get no report, or one without
+// symbols, exactly when it matters (EMFILE, the exit of a leaking program).
+// For those dumps the soft limit is lifted while they run, and only then:
+// a lift lets the program's other threads past their limit meanwhile. The
+// first of overlapping lifts lifts, the last restores, unless the program
+// set a limit of its own meanwhile.
+class Headroom {
+public:
+    explicit Headroom(bool wanted) : counted_(wanted) {
+        if (!wanted || g_headroom_users.fetch_add(1) != 0) return;
+        constexpr rlim_t kSpare = 32, kLift = 256;
+        rlimit limit{};
+        if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+        if (static_cast<rlim_t>(registry().live_count()) + kSpare < limit.rlim_cur) return;
+        rlim_t original = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max - original > kLift ? original + kLift : limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+        g_headroom_lifted.store(limit.rlim_cur);
+        g_headroom_original.store(original);
+    }
+    ~Headroom() {
+        if (!counted_ || g_headroom_users.fetch_sub(1) != 1) return;
+        rlim_t original = g_headroom_original.exchange(0);
+        rlimit limit{};
+        if (!original || getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur != g_headroom_lifted.load()) return;
+        limit.rlim_cur = original;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+    Headroom(const Headroom&) = delete;
+    Headroom& operator=(const Headroom&) = delete;
+
+    // The report shows the program's own limit, not the lifted one.
+    static void restore_limit_in(Report& report) {
+        if (rlim_t original = g_headroom_original.load()) report.rlimit_nofile = original;
+    }
+
+private:
+    bool counted_;
+};
 
 void say(const std::string& line) {
     std::string text = "fdtrack: " + line + "\n";
@@ -73,7 +119,9 @@ std::string output_dir() {
 
 Dumped dump_now(const char* trigger) {
     Reentry own;
+    Headroom room(!strcmp(trigger, "emfile") || !strcmp(trigger, "exit"));
     Report report = take_snapshot(trigger);
+    Headroom::restore_limit_in(report);
     Dumped dumped{{}, report_to_json(report)};
     std::string base = output_dir() + "/fdtrack." + std::to_string(report.pid) + "." +
                        std::to_string(g_sequence.fetch_add(1) + 1);
@@ -93,7 +141,9 @@ void write_exit_report() {
     Reentry own;
     int saved = errno;
     if (const char* prefix = config().exit_report) {
+        Headroom room(true);
         Report report = take_snapshot("exit");
+        Headroom::restore_limit_in(report);
         std::string path = std::string(prefix) + "." + std::to_string(report.pid) + ".json";
         if (!write_atomically(path, report_to_json(report))) say("could not write the exit report " + path);
     } else {
@@ -103,6 +153,7 @@ void write_exit_report() {
 }
 
 void reset_dump_state_after_fork() {
+    g_headroom_users.store(0);
     g_exit_written.store(false);
     g_sequence.store(0);
 }

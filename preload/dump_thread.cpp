@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -85,25 +84,13 @@ void answer(int listener) {
     close(client);
 }
 
-// At "Too many open files" the dump itself needs fds (the report files, the
-// ELF files for symbols): lift the soft limit a little while it runs.
+// A process at its limit keeps failing: one report per kEmfileInterval_s.
+// (dump_now lifts the soft limit while it writes, see dump.cpp.)
 void dump_at_emfile() {
     int64_t now = monotonic_s();
     if (now - g_last_emfile_s < kEmfileInterval_s) return;
     g_last_emfile_s = now;
-    rlimit limit{};
-    bool lifted = false;
-    rlim_t original = 0;
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        original = limit.rlim_cur;
-        limit.rlim_cur = limit.rlim_max - limit.rlim_cur > 256 ? limit.rlim_cur + 256 : limit.rlim_max;
-        lifted = setrlimit(RLIMIT_NOFILE, &limit) == 0;
-    }
     dump_now("emfile");
-    if (lifted) {
-        limit.rlim_cur = original;
-        setrlimit(RLIMIT_NOFILE, &limit);
-    }
 }
 
 void serve_pending() {
@@ -113,14 +100,15 @@ void serve_pending() {
     unsigned pending = g_pending.exchange(0);
     if (pending & kDumpSignal) dump_now("signal");
     if (pending & kDumpEmfile) dump_at_emfile();
-    if (pending & kDumpThreshold) dump_now("threshold");
+    // At the limit a threshold dump could not be written; the emfile one
+    // (or one less than kEmfileInterval_s old) already names the culprit.
+    if ((pending & kDumpThreshold) && !(pending & kDumpEmfile)) dump_now("threshold");
 }
 
 void* run(void*) {
     Reentry own;  // everything this thread opens is fdtrack's
     prctl(PR_SET_NAME, "fdtrack");
-    int listener = open_control_socket();
-    g_listen_fd.store(listener);
+    int listener = g_listen_fd.load();
     for (;;) {
         pollfd fds[2] = {{g_wake_fd.load(), POLLIN, 0}, {listener, POLLIN, 0}};
         int ready = poll(fds, listener >= 0 ? 2 : 1, -1);
@@ -140,6 +128,9 @@ void ensure_dump_thread() {
     Reentry own;
     g_wake_fd.store(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (g_wake_fd.load() < 0) return;
+    // Listening before the thread runs: `fdtrack dump` may come right after
+    // start, while the program's own threads keep the CPUs busy.
+    g_listen_fd.store(open_control_socket());
     // The thread must never run the program's signal handlers.
     sigset_t all, previous;
     sigfillset(&all);
