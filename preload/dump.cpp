@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -94,25 +95,36 @@ bool write_atomically(const std::string& path, const std::string& content) {
     return false;
 }
 
+// access() alone passes a regular file, and passes /proc for root.
 bool writable_dir(const char* dir) {
-    return dir && *dir && access(dir, W_OK | X_OK) == 0;
+    struct stat st;
+    return dir && *dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
+}
+
+std::string temp_dir() {
+    const char* tmp = getenv("TMPDIR");
+    return writable_dir(tmp) ? tmp : "/tmp";
 }
 
 // FDTRACK_OUTPUT, else the current directory if writable, else the temp dir.
 std::string output_dir() {
-    const char* chosen = config().output_dir;
-    if (chosen) {
-        if (writable_dir(chosen)) return chosen;
-        if (!g_output_warned.exchange(true)) {
-            say(std::string("cannot write to FDTRACK_OUTPUT=") + chosen + " (" + strerror(errno) +
-                "); writing reports to the temp dir instead");
-        }
-    } else if (writable_dir(".")) {
+    if (const char* chosen = config().output_dir) return chosen;
+    if (writable_dir(".")) {
         char cwd[4096];
         return getcwd(cwd, sizeof cwd) ? cwd : ".";
     }
-    const char* tmp = getenv("TMPDIR");
-    return writable_dir(tmp) ? tmp : "/tmp";
+    return temp_dir();
+}
+
+// Writes both files of one report as `dir`/`name`.{json,txt}; both or none.
+bool write_report(const std::string& dir, const std::string& name, const std::string& json, const Report& report) {
+    std::string base = dir + "/" + name;
+    if (!write_atomically(base + ".json", json)) return false;
+    if (write_atomically(base + ".txt", render_text(report))) return true;
+    int error = errno;
+    unlink((base + ".json").c_str());
+    errno = error;
+    return false;
 }
 
 }  // namespace
@@ -123,12 +135,24 @@ Dumped dump_now(const char* trigger) {
     Report report = take_snapshot(trigger);
     Headroom::restore_limit_in(report);
     Dumped dumped{{}, report_to_json(report)};
-    std::string base = output_dir() + "/fdtrack." + std::to_string(report.pid) + "." +
-                       std::to_string(g_sequence.fetch_add(1) + 1);
-    if (!write_atomically(base + ".json", dumped.json) || !write_atomically(base + ".txt", render_text(report))) {
-        say("could not write " + base + ".{json,txt}: " + strerror(errno));
+    std::string name = "fdtrack." + std::to_string(report.pid) + "." + std::to_string(g_sequence.fetch_add(1) + 1);
+    std::string dir = output_dir();
+    bool written = write_report(dir, name, dumped.json, report);
+    if (!written && dir != temp_dir()) {
+        // Some unwritable directories pass writable_dir (read-only or full
+        // file systems, /proc for root): the report matters more than where.
+        if (config().output_dir && !g_output_warned.exchange(true)) {
+            say(std::string("cannot write to FDTRACK_OUTPUT=") + dir + " (" + strerror(errno) +
+                "); writing reports to the temp dir instead");
+        }
+        dir = temp_dir();
+        written = write_report(dir, name, dumped.json, report);
+    }
+    if (!written) {
+        say("could not write " + dir + "/" + name + ".{json,txt}: " + strerror(errno));
         return dumped;
     }
+    std::string base = dir + "/" + name;
     dumped.path = base + ".json";
     std::string summary = top_site_summary(report);
     if (summary.rfind("fdtrack: ", 0) == 0) summary.erase(0, 9);
