@@ -335,7 +335,7 @@ def first_failure(statuses):
     return next((i for i, status in enumerate(statuses) if status != 200), len(statuses))
 
 
-def wait_for_dump(workdir, trigger, timeout=20):
+def wait_for_dump(workdir, trigger, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for path in sorted(Path(workdir).glob("fdtrack.*.json")):
@@ -409,3 +409,20 @@ def test_leaky_service_dumps_itself_at_emfile_under_a_hard_limit(fdtrack_build, 
     """`ulimit -n 64` / `prlimit --nofile=64` set both limits: fdtrack must
     still write the report it exists for."""
     check_emfile_run(python, tmp_path, (64, 64))
+
+
+@pytest.mark.xfail(strict=True, reason="at a hard limit with every fd taken, the emfile dump has no fd to write with")
+@pytest.mark.parametrize("python", PYTHONS[:1])
+def test_emfile_dump_at_a_hard_limit_with_every_fd_taken(fdtrack_build, python, tmp_path):
+    """Deterministic form of the case above: the program keeps all 64 fds, and
+    no threshold dump runs meanwhile (its own fds would make the program fail
+    a few fds early and leave the emfile dump free ones)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FDTRACK_") and k != "LD_PRELOAD"}
+    env.update(LD_PRELOAD=str(LIBRARY), FDTRACK_OUTPUT=str(tmp_path), FDTRACK_THRESHOLD="100000")
+    proc = subprocess.run([python, SCRIPTS / "exhaust.py", "3"], env=env, capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+    assert proc.stdout.startswith("full after") and "Too many open files" in proc.stdout, proc.stdout
+    dump = wait_for_dump(tmp_path, "emfile", timeout=1)
+    assert dump is not None, proc.stderr
+    (line,) = [line for path, line in marks("LEAK")["exhaust"]]
+    assert max(counts_by_line(dump, str((SCRIPTS / "exhaust.py").resolve())).items(), key=lambda i: i[1])[0][0] == line
