@@ -9,6 +9,7 @@
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
 #include "preload/exec_handover.h"
+#include "preload/fd_reserve.h"
 #include "preload/python_exit.h"
 #include "preload/python_frames.h"
 #include "preload/registry.h"
@@ -45,6 +46,7 @@ __attribute__((constructor(101))) void on_load() {
     take_over_after_exec();
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     ensure_dump_thread();
+    reserve_fds();
     install_dump_signal();
     if (python::init()) python::install_exit_hook(python_is_exiting);
 }
