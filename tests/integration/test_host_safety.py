@@ -214,10 +214,15 @@ def test_hook_runs_before_fdtracks_constructor(build_c, fdtrack_run):
 
 # ---- (l) an fd leaked across exec keeps its allocation site -------------------------------
 
+EXEC_VARIANTS = ["execl", "execle", "execlp", "execv", "execve", "execvp", "execvpe", "fexecve", "execveat",
+                 "posix_spawn", "posix_spawnp", "system", "popen"]
 
-def test_fd_leaked_across_exec_has_the_parents_stack(build_c, preload_run):
+
+@pytest.mark.parametrize("variant", EXEC_VARIANTS)
+def test_fd_leaked_across_exec_has_the_parents_stack(build_c, preload_run, variant):
     program = build_c("exec_leak.c")
-    result = preload_run([program.path], env={"FDTRACK_FOLLOW_CHILDREN": "1"})
+    env = {"FDTRACK_FOLLOW_CHILDREN": "1", "SELF": str(program.path)}
+    result = preload_run([program.path, variant], env=env)
     assert result.returncode == EXIT_EXPECTED, result.describe()
     fd, child_pid = (int(word) for word in result.stdout.split())
     child = result.reports.get(child_pid)
@@ -230,7 +235,7 @@ def test_fd_leaked_across_exec_has_the_parents_stack(build_c, preload_run):
 
 def test_exec_child_is_not_tracked_without_follow(build_c, preload_run):
     program = build_c("exec_leak.c")
-    result = preload_run([program.path])
+    result = preload_run([program.path, "execv"])
     assert result.returncode == EXIT_EXPECTED, result.describe()
     child_pid = int(result.stdout.split()[1])
     assert child_pid not in result.reports
