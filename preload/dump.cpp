@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 
 #include "preload/config.h"
+#include "preload/fd_reserve.h"
 #include "preload/registry.h"
 #include "preload/snapshot.h"
 #include "preload/thread_state.h"
@@ -31,18 +33,24 @@ std::atomic<rlim_t> g_headroom_lifted{0};
 // A dump needs fds of its own (the report files, ELF files for symbols,
 // /proc): a process at its limit would get no report, or one without
 // symbols, exactly when it matters (EMFILE, the exit of a leaking program).
-// For those dumps the soft limit is lifted while they run, and only then:
-// a lift lets the program's other threads past their limit meanwhile. The
-// first of overlapping lifts lifts, the last restores, unless the program
-// set a limit of its own meanwhile.
+// For those dumps the soft limit is lifted a little while they run, and only
+// then: a lift lets the program's other threads past their limit meanwhile,
+// so it is small. The first of overlapping lifts lifts, the last restores,
+// unless the program set a limit of its own meanwhile. Where the soft limit
+// already equals the hard one, the dump uses the fds reserved at start
+// (fd_reserve.h) instead.
 class Headroom {
 public:
     explicit Headroom(bool wanted) : counted_(wanted) {
         if (!wanted || g_headroom_users.fetch_add(1) != 0) return;
-        constexpr rlim_t kSpare = 32, kLift = 256;
+        constexpr rlim_t kSpare = 32, kLift = 16;
         rlimit limit{};
-        if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+        if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
         if (static_cast<rlim_t>(registry().live_count()) + kSpare < limit.rlim_cur) return;
+        if (limit.rlim_cur >= limit.rlim_max) {
+            spare_.emplace();
+            return;
+        }
         rlim_t original = limit.rlim_cur;
         limit.rlim_cur = limit.rlim_max - original > kLift ? original + kLift : limit.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return;
@@ -67,6 +75,7 @@ public:
 
 private:
     bool counted_;
+    std::optional<ReserveReleased> spare_;
 };
 
 void say(const std::string& line) {

@@ -2,6 +2,7 @@
 #include "preload/fd_reserve.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +20,8 @@ std::atomic<int> g_reserve[kReserved] = {-1, -1, -1, -1};
 }  // namespace
 
 void reserve_fds() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < limit.rlim_max) return;
     Reentry own;  // our open hook moves each one high and hides it
     for (std::atomic<int>& slot : g_reserve) {
         if (slot.load() >= 0) continue;

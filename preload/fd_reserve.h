@@ -5,8 +5,10 @@
 
 namespace fdtrack {
 
-// Takes the reserve (again, after a dump used it). fdtrack's own fds: just
-// below the soft limit, hidden from the program and the report.
+// Takes the reserve (again, after a dump used it) if the soft fd limit equals
+// the hard one, so a dump cannot lift it; elsewhere the fds stay the
+// program's. fdtrack's own fds: just below the soft limit, hidden from the
+// program and the report.
 void reserve_fds();
 
 // Gives the reserve back to the kernel for the length of a dump, and takes it

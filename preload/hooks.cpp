@@ -90,10 +90,12 @@ inline int dir_fd(DIR* dir) {
     extern "C" FDTRACK_EXPORT ret hook_##name params __asm__(#name);                   \
     extern "C" ret hook_##name params
 #define CALL(name, ...) call_real(real_##name __VA_OPT__(, ) __VA_ARGS__)
+// Enters the hook; who called it decides whether it is tracked (tracker.h).
+#define ENTER Hook hook(__builtin_return_address(0))
 
 // --- Functions whose result is the new fd ------------------------------------
 #define RETURNS_FD(name, params, ...) \
-    HOOK(int, name, params) { Hook hook; return hook.created(#name, CALL(name, __VA_ARGS__)); }
+    HOOK(int, name, params) { ENTER; return hook.created(#name, CALL(name, __VA_ARGS__)); }
 
 RETURNS_FD(__open_2, (const char* path, int flags), path, flags)
 RETURNS_FD(__open64_2, (const char* path, int flags), path, flags)
@@ -138,7 +140,7 @@ RETURNS_FD(dup, (int fd), fd)
             mode = va_arg(ap, mode_t);                                 \
             va_end(ap);                                                \
         }                                                              \
-        Hook hook;                                                     \
+        ENTER;                                                     \
         return hook.created(#name, CALL(name, __VA_ARGS__, mode));     \
     }
 
@@ -148,14 +150,14 @@ OPEN_LIKE(openat, (int dir, const char* path, int flags, ...), dir, path, flags)
 OPEN_LIKE(openat64, (int dir, const char* path, int flags, ...), dir, path, flags)
 
 HOOK(int, signalfd, (int fd, const sigset_t* mask, int flags)) {
-    Hook hook;
+    ENTER;
     int result = CALL(signalfd, fd, mask, flags);
     return fd == -1 ? hook.created("signalfd", result) : result;  // else it updated `fd`'s mask
 }
 
 // dup2 and dup3 onto a live fd close it implicitly; the new record replaces it.
 HOOK(int, dup2, (int fd, int target)) {
-    Hook hook;
+    ENTER;
     int result = CALL(dup2, fd, target);
     return fd == target ? result : hook.created("dup2", result);
 }
@@ -168,7 +170,7 @@ RETURNS_FD(dup3, (int fd, int target, int flags), fd, target, flags)
         void* arg = va_arg(ap, void*); /* every fcntl argument fits in a register */       \
         va_end(ap);                                                                        \
         if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) return CALL(name, fd, cmd, arg);     \
-        Hook hook;                                                                         \
+        ENTER;                                                                         \
         return hook.created(#name, CALL(name, fd, cmd, arg));                              \
     }
 FCNTL_LIKE(fcntl)
@@ -177,7 +179,7 @@ FCNTL_LIKE(fcntl64)
 // --- Functions that fill a pair of fds -----------------------------------------
 #define FILLS_PAIR(name, params, fds, ...)                                 \
     HOOK(int, name, params) {                                              \
-        Hook hook;                                                         \
+        ENTER;                                                         \
         int result = CALL(name, __VA_ARGS__);                              \
         if (result == 0) {                                                 \
             fds[0] = hook.created(#name, fds[0]);                          \
@@ -193,7 +195,7 @@ FILLS_PAIR(pipe2, (int fds[2], int flags), fds, fds, flags)
 FILLS_PAIR(socketpair, (int domain, int type, int protocol, int fds[2]), fds, domain, type, protocol, fds)
 
 HOOK(int, openpty, (int* master, int* slave, char* name, const termios* term, const winsize* size)) {
-    Hook hook;
+    ENTER;
     int result = CALL(openpty, master, slave, name, term, size);
     if (result == 0) {
         hook.created("openpty", *master, false);
@@ -205,7 +207,7 @@ HOOK(int, openpty, (int* master, int* slave, char* name, const termios* term, co
 // --- stdio and dirent: glibc opens their fds internally, out of our reach ------
 #define RETURNS_STREAM(name, params, ...)                                  \
     HOOK(FILE*, name, params) {                                            \
-        Hook hook;                                                         \
+        ENTER;                                                         \
         FILE* stream = CALL(name, __VA_ARGS__);                            \
         hook.created(#name, stream ? stream_fd(stream) : -1, false);       \
         return stream;                                                     \
@@ -217,7 +219,7 @@ RETURNS_STREAM(fdopen, (int fd, const char* mode), fd, mode)  // the stream now 
 RETURNS_STREAM(tmpfile, ())
 RETURNS_STREAM(tmpfile64, ())
 HOOK(FILE*, popen, (const char* command, const char* mode)) {
-    Hook hook;
+    ENTER;
     if (hook.active()) fdtrack::hand_over_before_spawn();  // popen starts a child: see posix_spawn below
     FILE* stream = CALL(popen, command, mode);
     hook.created("popen", stream ? stream_fd(stream) : -1, false);
@@ -227,7 +229,7 @@ HOOK(FILE*, popen, (const char* command, const char* mode)) {
 // freopen closes the stream's old fd and opens a new one, maybe the same number.
 #define FREOPEN_LIKE(name)                                                                   \
     HOOK(FILE*, name, (const char* path, const char* mode, FILE* stream)) {                  \
-        Hook hook;                                                                           \
+        ENTER;                                                                           \
         hook.closing(stream_fd(stream));                                                     \
         FILE* result = CALL(name, path, mode, stream);                                       \
         hook.created(#name, result ? stream_fd(result) : -1, false);                         \
@@ -238,7 +240,7 @@ FREOPEN_LIKE(freopen64)
 
 #define RETURNS_DIR(name, params, ...)                                     \
     HOOK(DIR*, name, params) {                                             \
-        Hook hook;                                                         \
+        ENTER;                                                         \
         DIR* dir = CALL(name, __VA_ARGS__);                                \
         hook.created(#name, dir ? dir_fd(dir) : -1, false);                \
         return dir;                                                        \
@@ -248,7 +250,7 @@ RETURNS_DIR(fdopendir, (int fd), fd)
 
 // --- Closing ---------------------------------------------------------------------
 HOOK(int, close, (int fd)) {
-    Hook hook;
+    ENTER;
     if (!hook.closing(fd)) {
         errno = EBADF;  // one of fdtrack's own: without fdtrack this number is not open
         return -1;
@@ -260,7 +262,7 @@ HOOK(int, close, (int fd)) {
 // another thread may get the number back as soon as the kernel frees it.
 #define CLOSES_STREAM(name, type, fd_of)                  \
     HOOK(int, name, (type* handle)) {                     \
-        Hook hook;                                        \
+        ENTER;                                        \
         if (handle) hook.closing(fd_of(handle));          \
         return CALL(name, handle);                        \
     }
@@ -274,7 +276,7 @@ int close_range_sparing_own(Hook& hook, unsigned low, unsigned high, int flags);
 }  // namespace
 
 HOOK(int, close_range, (unsigned int low, unsigned int high, int flags)) {
-    Hook hook;
+    ENTER;
     return close_range_sparing_own(hook, low, high, flags);
 }
 
@@ -305,7 +307,7 @@ int close_range_sparing_own(Hook& hook, unsigned low, unsigned high, int flags) 
 }  // namespace
 
 HOOK(void, closefrom, (int low)) {
-    Hook hook;
+    ENTER;
     if (!hook.active()) return CALL(closefrom, low);
     int saved = errno;
     if (close_range_sparing_own(hook, static_cast<unsigned>(low), ~0u, 0) != 0) {
@@ -334,14 +336,14 @@ void record_received(Hook& hook, const char* call, const msghdr* msg) {
 }  // namespace
 
 HOOK(ssize_t, recvmsg, (int fd, msghdr* msg, int flags)) {
-    Hook hook;
+    ENTER;
     ssize_t result = CALL(recvmsg, fd, msg, flags);
     if (result >= 0) record_received(hook, "recvmsg", msg);
     return result;
 }
 
 HOOK(int, recvmmsg, (int fd, mmsghdr* msgs, unsigned int n, int flags, timespec* timeout)) {
-    Hook hook;
+    ENTER;
     int result = CALL(recvmmsg, fd, msgs, n, flags, timeout);
     for (int i = 0; i < result; ++i) record_received(hook, "recvmmsg", &msgs[i].msg_hdr);
     return result;
@@ -397,7 +399,7 @@ HOOK(long, syscall, (long number, ...)) {
     if (!creates && !pair && number != SYS_close && number != SYS_close_range) {
         return CALL(syscall, number, a[0], a[1], a[2], a[3], a[4], a[5]);
     }
-    Hook hook;
+    ENTER;
     if (number == SYS_close) {
         if (!hook.closing(static_cast<int>(a[0]))) {
             errno = EBADF;
@@ -425,7 +427,7 @@ HOOK(long, syscall, (long number, ...)) {
 // --- exec and spawn: fds without CLOEXEC carry their allocation site across ------
 #define EXECS(name, params, ...)                                       \
     HOOK(int, name, params) {                                          \
-        Hook hook;                                                     \
+        ENTER;                                                     \
         if (hook.active()) fdtrack::hand_over_before_exec();           \
         return CALL(name, __VA_ARGS__);                                \
     }
@@ -477,7 +479,7 @@ HOOK(int, execle, (const char* path, const char* arg, ...)) {
 
 #define SPAWNS(ret, name, params, ...)                                 \
     HOOK(ret, name, params) {                                          \
-        Hook hook;                                                     \
+        ENTER;                                                     \
         if (hook.active()) fdtrack::hand_over_before_spawn();          \
         return CALL(name, __VA_ARGS__);                                \
     }

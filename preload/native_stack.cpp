@@ -17,6 +17,27 @@ namespace fdtrack {
 namespace {
 
 std::atomic<uintptr_t> g_own_end{0};
+std::atomic<uintptr_t> g_unwinder_start{0};
+std::atomic<uintptr_t> g_unwinder_end{0};  // 0 until found; 1 = looked, not found
+
+struct Range {
+    uintptr_t inside, start, end;
+};
+
+int find_object(dl_phdr_info* info, size_t, void* data) {
+    auto* range = static_cast<Range*>(data);
+    uintptr_t start = UINTPTR_MAX, end = 0;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        if (info->dlpi_phdr[i].p_type != PT_LOAD) continue;
+        uintptr_t from = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+        if (from < start) start = from;
+        if (from + info->dlpi_phdr[i].p_memsz > end) end = from + info->dlpi_phdr[i].p_memsz;
+    }
+    if (range->inside < start || range->inside >= end) return 0;
+    range->start = start;
+    range->end = end;
+    return 1;
+}
 
 // Our image spans from its ELF header to the end of its last PT_LOAD segment;
 // both are in memory, so no loader lock or syscall is needed.
@@ -44,6 +65,19 @@ constexpr int kOwnFramesSlack = 8;
 void native_stack_init() {
     own_end();
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+}
+
+bool is_unwinder_address(uintptr_t address) {
+    uintptr_t end = g_unwinder_end.load(std::memory_order_acquire);
+    if (__builtin_expect(end == 0, 0)) {
+        // Once, on the first hook: the loader's list, no allocation.
+        Range range{reinterpret_cast<uintptr_t>(&unw_backtrace), 0, 0};
+        dl_iterate_phdr(find_object, &range);
+        g_unwinder_start.store(range.start, std::memory_order_relaxed);
+        end = range.end ? range.end : 1;
+        g_unwinder_end.store(end, std::memory_order_release);
+    }
+    return address >= g_unwinder_start.load(std::memory_order_relaxed) && address < end;
 }
 
 bool is_own_address(uintptr_t address) {

@@ -17,4 +17,7 @@ int capture_native_stack(uintptr_t* out, int max);
 // True when `address` lies inside libfdtrack.so.
 bool is_own_address(uintptr_t address);
 
+// True when `address` lies inside libunwind.
+bool is_unwinder_address(uintptr_t address);
+
 }  // namespace fdtrack

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 
+#include "preload/native_stack.h"
 #include "preload/thread_state.h"
 
 namespace fdtrack {
@@ -40,13 +41,17 @@ void forget_recorded_since_fork();
 // The scope of one hooked call: enter; call real; record.
 class Hook {
 public:
-    Hook() {
+    explicit Hook(const void* caller) {
         if (fdtrack_vfork_child) return;  // shares the parent's memory: touch nothing
         if (tls.own_depth > 0) {          // fdtrack's own I/O: hidden, not recorded
             own_ = true;
             return;
         }
         if (tls.hook_depth > 0) return;   // a hook reached from inside a real call
+        // libunwind's own pipe, made while it holds its lock (the program's
+        // exceptions or profiler may use libunwind too): unwinding from here
+        // would deadlock on that lock.
+        if (is_unwinder_address(reinterpret_cast<uintptr_t>(caller))) return;
         ++tls.hook_depth;                 // before tracking(): a first call parses the config
         active_ = tracking();
         if (!active_) --tls.hook_depth;
