@@ -6,9 +6,11 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <link.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 
@@ -57,9 +59,40 @@ std::string demangle(const char* name) {
     return result;
 }
 
+// Frames resolved by earlier Symbolizers: the dumps of a live process (a
+// storm of kill -USR1, a dump per test) mostly ask for the same addresses,
+// and libdwfl would decompress libc's debug info again each time. Never
+// destroyed; try-locked, so a fork child whose parent held the lock resolves
+// afresh instead of waiting. Emptied when a library was unloaded, since its
+// addresses may now belong to another.
+struct SharedCache {
+    std::mutex mutex;
+    unsigned long long unloads = 0;
+    std::unordered_map<uintptr_t, std::vector<NativeFrame>> frames;
+};
+
+SharedCache& shared_cache() {
+    static auto* cache = new SharedCache;
+    return *cache;
+}
+
+int read_unloads(dl_phdr_info* info, size_t, void* data) {
+    *static_cast<unsigned long long*>(data) = info->dlpi_subs;
+    return 1;
+}
+
 }  // namespace
 
-Symbolizer::Symbolizer() = default;
+Symbolizer::Symbolizer() {
+    unsigned long long unloads = 0;
+    dl_iterate_phdr(read_unloads, &unloads);
+    SharedCache& cache = shared_cache();
+    std::unique_lock lock(cache.mutex, std::try_to_lock);
+    if (lock && cache.unloads != unloads) {
+        cache.frames.clear();
+        cache.unloads = unloads;
+    }
+}
 
 Symbolizer::~Symbolizer() {
     if (dwfl_ != nullptr) dwfl_end(dwfl_);
@@ -68,9 +101,20 @@ Symbolizer::~Symbolizer() {
 const std::vector<NativeFrame>& Symbolizer::symbolize(uintptr_t return_address) {
     auto cached = frames_.find(return_address);
     if (cached != frames_.end()) return cached->second;
+    SharedCache& shared = shared_cache();
     std::vector<NativeFrame> frames;
     try {
-        frames = resolve(return_address);
+        {
+            std::unique_lock lock(shared.mutex, std::try_to_lock);
+            auto known = lock ? shared.frames.find(return_address) : shared.frames.end();
+            if (lock && known != shared.frames.end()) frames = known->second;
+        }
+        if (frames.empty()) {
+            frames = resolve(return_address);
+            // An address in no module may be in one dlopen'ed later: not cached.
+            std::unique_lock lock(shared.mutex, std::try_to_lock);
+            if (lock && frames.back().module != kUnknownModule) shared.frames.emplace(return_address, frames);
+        }
     } catch (...) {
         // Only allocation can fail here; a bare frame still carries the address.
         frames.assign(1, NativeFrame{});
