@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "preload/config.h"
 #include "preload/dump.h"
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
@@ -53,7 +54,13 @@ __attribute__((constructor(101))) void on_load() {
 
 __attribute__((destructor(101))) void on_unload() {
     if (fdtrack_vfork_child || !tracking()) return;
-    if (is_fork_child() && !recorded_since_fork()) return;  // a copy of its parent: nothing of its own to say
+    if (is_fork_child()) {
+        // A copy of its parent: nothing of its own to say unless it opened
+        // fds itself. Without `fdtrack run` or --follow-children its report
+        // would land in the working directory of every shell subshell.
+        if (!recorded_since_fork()) return;
+        if (!config().exit_report && !config().follow_children) return;
+    }
     write_exit_report();
     remove_spawn_handover();
 }
