@@ -12,12 +12,14 @@
 #include <map>
 #include <unordered_map>
 
+#include "preload/config.h"
 #include "preload/exec_handover.h"
 #include "preload/fd_describe.h"
 #include "preload/registry.h"
 #include "preload/stack_table.h"
 #include "preload/symbolizer.h"
 #include "preload/thread_state.h"
+#include "report/suppressions.h"
 
 namespace fdtrack {
 namespace {
@@ -83,6 +85,30 @@ const char* origin_name(Origin origin) {
         default: return "unknown";
     }
 }
+
+// ---- FDTRACK_SUPPRESSIONS (issue 5) ----------------------------------------
+// Read at the first snapshot, not at start-up: parsing allocates, and the
+// program may never dump. A bad file is said once and then applies no rule,
+// since half a file would hide leaks nobody chose to hide. Never freed: the
+// exit report may be written after static destructors have run.
+const std::vector<SuppressionRule>& configured_suppressions() {
+    static const std::vector<SuppressionRule>* rules = [] {
+        const char* path = config().suppressions;
+        if (!path) return new std::vector<SuppressionRule>();
+        try {
+            return new std::vector<SuppressionRule>(load_suppressions(path));
+        } catch (const SuppressionError& e) {
+            std::string text;
+            for (const std::string& line : e.errors()) text += "fdtrack: " + line + "\n";
+            text += "fdtrack: FDTRACK_SUPPRESSIONS: the file has errors, so no suppressions apply\n";
+            ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
+            (void)ignored;
+            return new std::vector<SuppressionRule>();
+        }
+    }();
+    return *rules;
+}
+// ---- end FDTRACK_SUPPRESSIONS ----------------------------------------------
 
 }  // namespace
 
@@ -162,6 +188,7 @@ Report take_snapshot(const char* trigger) {
     }
     std::stable_sort(report.sites.begin(), report.sites.end(),
                      [](const Site& a, const Site& b) { return a.count > b.count; });
+    apply_suppressions(configured_suppressions(), report);
     return report;
 }
 

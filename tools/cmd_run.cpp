@@ -1,5 +1,6 @@
 // `fdtrack run [OPTIONS] -- PROG ARGS...`: run a program with libfdtrack.so
-// preloaded, then print its exit report and exit with its status.
+// preloaded, then print its exit report (and its followed children's) and
+// exit with its status, or with --error-exitcode's when something leaked.
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,15 +13,18 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 
 #include "report/report_json.h"
 #include "report/report_text.h"
+#include "report/suppressions.h"
 #include "tools/child_process.h"
 #include "tools/commands.h"
 #include "tools/preload_path.h"
@@ -44,6 +48,7 @@ struct RunOptions {
     std::string threshold;
     std::string suppressions;
     bool follow_children = false;
+    bool gen_suppressions = false;
     bool no_python = false;
     std::vector<std::string> command;
 };
@@ -120,13 +125,13 @@ CLI::Validator writable_directory() {
         "DIR");
 }
 
+// Keeps the name as given, so that messages about the file's lines use it.
 CLI::Validator readable_file() {
     return CLI::Validator(
-        [](std::string& text) -> std::string {
+        [](const std::string& text) -> std::string {
             std::error_code error;
             if (!fs::is_regular_file(text, error)) return fmt::format("'{}' is not a file", text);
             if (access(text.c_str(), R_OK) != 0) return fmt::format("'{}' is not readable", text);
-            text = fs::canonical(text).string();
             return {};
         },
         "FILE");
@@ -162,7 +167,8 @@ std::vector<std::string> child_environment(const RunOptions& options, const std:
     if (!options.signal.empty()) overrides["FDTRACK_SIGNAL"] = options.signal;
     if (!options.output.empty()) overrides["FDTRACK_OUTPUT"] = options.output;
     if (!options.threshold.empty()) overrides["FDTRACK_THRESHOLD"] = options.threshold;
-    if (!options.suppressions.empty()) overrides["FDTRACK_SUPPRESSIONS"] = options.suppressions;
+    // Absolute: the program may change directory before its first report.
+    if (!options.suppressions.empty()) overrides["FDTRACK_SUPPRESSIONS"] = fs::absolute(options.suppressions);
     if (options.follow_children) overrides["FDTRACK_FOLLOW_CHILDREN"] = "1";
     if (options.no_python) overrides["FDTRACK_PYTHON"] = "0";
     overrides["FDTRACK_EXIT_REPORT"] = exit_report_prefix;
@@ -231,6 +237,61 @@ bool has_errors(const Report& report) {
     return !report.bad_closes.empty() || std::any_of(report.fds.begin(), report.fds.end(), is_leak);
 }
 
+// One tracked process's exit report, suppressions applied.
+struct ProcessReport {
+    pid_t pid = 0;
+    Report report;
+};
+
+std::string plural(size_t n, std::string_view one, std::string_view many) {
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+// "2 leaks in 1 child (pid 1234: /bin/foo)", or with the main process too
+// "5 leaks: 3 in the main process, 2 in 2 children (pid 1234: /bin/foo, ...)".
+std::string where_counted(const char* one, const char* many, const std::optional<ProcessReport>& main,
+                          const std::vector<ProcessReport>& children,
+                          const std::function<size_t(const Report&)>& count) {
+    size_t in_main = main ? count(main->report) : 0, in_children = 0;
+    std::vector<std::string> guilty;
+    for (const ProcessReport& child : children) {
+        if (size_t n = count(child.report); n > 0) {
+            in_children += n;
+            guilty.push_back(fmt::format("pid {}: {}", child.pid, child.report.program));
+        }
+    }
+    std::string children_part = fmt::format("{} ({})", plural(guilty.size(), "child", "children"),
+                                            fmt::join(guilty, ", "));
+    std::string total = plural(in_main + in_children, one, many);
+    if (in_main == 0 && in_children == 0) return fmt::format("no {}", many);
+    if (in_children == 0) return fmt::format("{} in the main process", total);
+    if (in_main == 0) return fmt::format("{} in {}", total, children_part);
+    return fmt::format("{}: {} in the main process, {} in {}", total, in_main, in_children, children_part);
+}
+
+// The line that sums up a run with --follow-children, e.g.
+// "fdtrack: 3 processes, 2 leaks in 1 child (pid 1234: /bin/foo)".
+std::string combined_summary(const std::optional<ProcessReport>& main, const std::vector<ProcessReport>& children) {
+    auto leaks = [](const Report& r) { return static_cast<size_t>(std::count_if(r.fds.begin(), r.fds.end(), is_leak)); };
+    auto bad_closes = [](const Report& r) { return r.bad_closes.size(); };
+    auto suppressed = [](const Report& r) {
+        return static_cast<size_t>(std::count_if(r.fds.begin(), r.fds.end(), [](const FdEntry& fd) {
+            return fd.origin == "tracked" && fd.suppressed && fd.fd > 2;
+        }));
+    };
+    size_t processes = children.size() + (main ? 1 : 0);
+    std::string line = fmt::format("fdtrack: {}, {}", plural(processes, "process", "processes"),
+                                   where_counted("leak", "leaks", main, children, leaks));
+    size_t total_bad = (main ? bad_closes(main->report) : 0), total_suppressed = (main ? suppressed(main->report) : 0);
+    for (const ProcessReport& child : children) {
+        total_bad += bad_closes(child.report);
+        total_suppressed += suppressed(child.report);
+    }
+    if (total_bad > 0) line += "; " + where_counted("bad close", "bad closes", main, children, bad_closes);
+    if (total_suppressed > 0) line += fmt::format(" ({} suppressed)", total_suppressed);
+    return line + "\n";
+}
+
 std::string describe_missing_report(const ChildResult& child) {
     if (child.signal != 0) {
         return fmt::format("it was killed by signal {} (SIG{}) before it could write one", child.signal,
@@ -248,9 +309,14 @@ void write_json(const std::string& path, const Report& report) {
 }
 
 // Nullopt when there is no readable report; an unreadable one is said so.
-std::optional<Report> read_exit_report(const fs::path& path, pid_t pid) {
+// The library applied the suppressions already; applying them again here
+// covers a library that could not read the file.
+std::optional<ProcessReport> read_exit_report(const fs::path& path, pid_t pid,
+                                              const std::vector<SuppressionRule>& suppressions) {
     try {
-        return report_from_file(path.string());
+        ProcessReport process{pid, report_from_file(path.string())};
+        apply_suppressions(suppressions, process.report);
+        return process;
     } catch (const ReportError& e) {
         std::error_code ignored;
         if (fs::exists(path, ignored)) {
@@ -261,6 +327,17 @@ std::optional<Report> read_exit_report(const fs::path& path, pid_t pid) {
 }
 
 int run_program(const RunOptions& options) {
+    // A broken suppressions file is found before the run, not after it.
+    std::vector<SuppressionRule> suppressions;
+    if (!options.suppressions.empty()) {
+        try {
+            suppressions = load_suppressions(options.suppressions);
+        } catch (const SuppressionError& e) {
+            for (const std::string& line : e.errors()) std::cerr << "fdtrack: " << line << '\n';
+            return 2;
+        }
+    }
+
     std::string library = find_preload_library();
     ExitReportDir reports;
     ChildResult child = run_child(options.command, child_environment(options, library, reports.prefix()));
@@ -272,27 +349,41 @@ int run_program(const RunOptions& options) {
     }
 
     fs::path path = reports.report_of(child.pid);
-    std::optional<Report> report = read_exit_report(path, child.pid);
+    std::optional<ProcessReport> main = read_exit_report(path, child.pid, suppressions);
     bool failed = false;
-    if (report) {
-        std::cerr << render_text(*report);
-        failed = has_errors(*report);
+    std::vector<SuggestedRule> suggestions;
+    if (main) {
+        std::cerr << render_text(main->report);
+        failed = has_errors(main->report);
+        suggestions = suggest_suppressions(main->report);
     } else if (std::error_code ignored; !fs::exists(path, ignored)) {
         std::cerr << fmt::format("fdtrack run: no exit report from {} (pid {}): {}\n", options.command.front(),
                                  child.pid, describe_missing_report(child));
     }
 
-    // Exec'd children write their own reports; only leaky ones are shown.
+    // Exec'd children write their own reports; only those with leaks or bad
+    // closes are shown, the summary line counts them all.
+    std::vector<ProcessReport> children;
     if (options.follow_children) {
         for (const auto& [pid, other_path] : reports.other_reports(child.pid)) {
-            std::optional<Report> other = read_exit_report(other_path, pid);
-            if (!other || !has_errors(*other)) continue;
-            std::cerr << "\n" << render_text(*other);
-            failed = true;
+            std::optional<ProcessReport> other = read_exit_report(other_path, pid, suppressions);
+            if (!other) continue;
+            if (has_errors(other->report)) {
+                std::cerr << fmt::format("\nfdtrack: child process {}:\n", pid) << render_text(other->report);
+                failed = true;
+                for (SuggestedRule& rule : suggest_suppressions(other->report)) suggestions.push_back(std::move(rule));
+            }
+            children.push_back(std::move(*other));
         }
     }
+    if (options.gen_suppressions && !suggestions.empty()) {
+        std::cerr << "\n# fdtrack --gen-suppressions: a rule for each leak site above; paste them into a file "
+                     "for --suppressions\n"
+                  << render_suggestions(suggestions);
+    }
+    if (options.follow_children) std::cerr << '\n' << combined_summary(main, children);
 
-    if (report && !options.json_path.empty()) write_json(options.json_path, *report);
+    if (main && !options.json_path.empty()) write_json(options.json_path, main->report);
     if (failed && options.error_exitcode) return *options.error_exitcode;
     return child.status;
 }
@@ -319,8 +410,10 @@ Command add_run_command(CLI::App& app) {
                     "Dump once when the open count reaches N (default: 90% of the fd limit) [FDTRACK_THRESHOLD]")
         ->transform(whole_number(1, 1 << 30));
     sub->add_option("--suppressions", options->suppressions,
-                    "Leaks matching a rule in FILE are not counted [FDTRACK_SUPPRESSIONS]")
-        ->transform(readable_file());
+                    "Leaks matching a rule in FILE are not counted (docs/suppressions.md) [FDTRACK_SUPPRESSIONS]")
+        ->check(readable_file());
+    sub->add_flag("--gen-suppressions", options->gen_suppressions,
+                  "After the report, print a suppression rule for each leak site");
     sub->add_flag("--follow-children", options->follow_children,
                   "Also track exec'd children [FDTRACK_FOLLOW_CHILDREN=1]");
     sub->add_flag("--no-python", options->no_python, "Do not capture Python frames [FDTRACK_PYTHON=0]");
