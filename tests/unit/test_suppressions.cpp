@@ -116,6 +116,15 @@ TEST(SuppressionFormat, ListsEveryBadLine) {
     }
 }
 
+TEST(SuppressionFormat, ARuleWithOnlyBadKeysIsNotAlsoCalledEmpty) {
+    try {
+        parse_suppressions("suppress: x\n  calll: a\n", "supp.txt");
+        FAIL() << "no error";
+    } catch (const SuppressionError& e) {
+        EXPECT_EQ(e.errors().size(), 1u) << e.what();
+    }
+}
+
 TEST(SuppressionFormat, KindGlobsAreNotCheckedAgainstTheList) {
     EXPECT_EQ(parse_suppressions("suppress: x\n kind: *fd\n", "s").front().kind, "*fd");
 }
