@@ -110,6 +110,38 @@ const std::vector<SuppressionRule>& configured_suppressions() {
 }
 // ---- end FDTRACK_SUPPRESSIONS ----------------------------------------------
 
+// One Python line is one site for its user, even when CPython 3.11 reaches
+// it through different C paths (its specialising interpreter changes them
+// once code is warm): sites with the same call and Python stack are merged
+// into the one with the lowest id.
+void merge_python_sites(Report& report) {
+    std::map<std::string, size_t> first_with;  // call + Python stack -> index in `merged`
+    std::map<int, int> merged_into;
+    std::vector<Site> merged;
+    for (Site& site : report.sites) {
+        if (site.python.empty()) {
+            merged.push_back(std::move(site));
+            continue;
+        }
+        std::string key = site.call;
+        for (const PythonFrame& f : site.python) key += "\n" + f.file + ":" + std::to_string(f.line) + " " + f.function;
+        auto [it, fresh] = first_with.emplace(key, merged.size());
+        if (fresh) {
+            merged.push_back(std::move(site));
+            continue;
+        }
+        Site& into = merged[it->second];
+        into.count += site.count;
+        into.oldest_age_s = std::max(into.oldest_age_s, site.oldest_age_s);
+        into.newest_age_s = std::min(into.newest_age_s, site.newest_age_s);
+        merged_into[site.id] = into.id;
+    }
+    report.sites = std::move(merged);
+    for (FdEntry& fd : report.fds) {
+        if (fd.site && merged_into.count(*fd.site)) fd.site = merged_into[*fd.site];
+    }
+}
+
 }  // namespace
 
 Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer) {
@@ -159,7 +191,8 @@ Report take_snapshot(const char* trigger) {
         entry.nonblock = what.nonblock;
         if (info.origin == Origin::tracked) {
             entry.call = info.call ? info.call : "";
-            entry.age_s = double(now - info.created_ns) / 1e9;
+            // Another thread may have opened it after `now` was read.
+            entry.age_s = info.created_ns < now ? double(now - info.created_ns) / 1e9 : 0.0;
             entry.tid = info.tid;
             entry.thread = info.thread;
             entry.site = static_cast<int>(info.stack);
@@ -186,6 +219,7 @@ Report take_snapshot(const char* trigger) {
         site.newest_age_s = counted.newest_age_s;
         report.sites.push_back(std::move(site));
     }
+    merge_python_sites(report);
     std::stable_sort(report.sites.begin(), report.sites.end(),
                      [](const Site& a, const Site& b) { return a.count > b.count; });
     apply_suppressions(configured_suppressions(), report);

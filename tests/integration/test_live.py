@@ -587,10 +587,13 @@ def test_fork_child_answers_with_its_own_state(build_c, live):
     parent_dump = dump_json(proc.pid)
     assert lines_of(parent_dump) == {grow: 3, steady: 4}, parent_dump
 
-    # The signal reaches each process's own dump thread too.
+    # The signal reaches each process's own dump thread too. (`fdtrack dump`
+    # above wrote "signal" dumps of its own: wait for one more.)
+    before = len([d for d in proc.dumps(child) if d["trigger"] == "signal"])
     os.kill(child, signal.SIGUSR1)
-    (signalled,) = proc.wait_for_dump("signal", pid=child)
-    assert signalled["pid"] == child and lines_of(signalled.data) == {grow: 3, in_child: 2}
+    signalled = proc.wait_for_dump("signal", count=before + 1, pid=child)
+    assert all(d["pid"] == child for d in signalled)
+    assert lines_of(signalled[-1].data) == {grow: 3, in_child: 2}
     os.kill(child, signal.SIGTERM)
     assert proc.ask("reap") == str(EXIT_EXPECTED), proc.stderr()
     assert dump_json(proc.pid)["pid"] == proc.pid  # the parent still answers
