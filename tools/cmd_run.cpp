@@ -396,22 +396,22 @@ Command add_run_command(CLI::App& app) {
     // Everything from PROG on belongs to PROG, options included.
     sub->positionals_at_end();
     sub->add_option("--json", options->json_path, "Also write the exit report as JSON to FILE")
-        ->check(writable_file());
+        ->check(writable_file().description(""))->type_name("FILE");
     sub->add_option("--error-exitcode", options->error_exitcode,
                     "Exit N if the exit report holds any leak or bad close")
-        ->check(whole_number(0, 255));
+        ->check(whole_number(0, 255).description(""))->type_name("N");
     sub->add_option("--depth", options->depth, "Native frames kept per stack (default 32) [FDTRACK_DEPTH]")
-        ->transform(whole_number(1, 256));
+        ->transform(whole_number(1, 256).description(""))->type_name("N");
     sub->add_option("--signal", options->signal, "The dump signal, or none (default USR1) [FDTRACK_SIGNAL]")
-        ->transform(signal_or_none());
+        ->transform(signal_or_none().description(""))->type_name("SIG|none");
     sub->add_option("--output", options->output, "Where dumps are written [FDTRACK_OUTPUT]")
-        ->transform(writable_directory());
+        ->transform(writable_directory().description(""))->type_name("DIR");
     sub->add_option("--threshold", options->threshold,
                     "Dump once when the open count reaches N (default: 90% of the fd limit) [FDTRACK_THRESHOLD]")
-        ->transform(whole_number(1, 1 << 30));
+        ->transform(whole_number(1, 1 << 30).description(""))->type_name("N");
     sub->add_option("--suppressions", options->suppressions,
                     "Leaks matching a rule in FILE are not counted (docs/suppressions.md) [FDTRACK_SUPPRESSIONS]")
-        ->check(readable_file());
+        ->check(readable_file().description(""))->type_name("FILE");
     sub->add_flag("--gen-suppressions", options->gen_suppressions,
                   "After the report, print a suppression rule for each leak site");
     sub->add_flag("--follow-children", options->follow_children,
