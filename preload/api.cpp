@@ -34,12 +34,6 @@ namespace {
 // without burying a test log.
 constexpr size_t kFormatFrames = 12;
 
-int64_t monotonic_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 // The registry keeps a record until a hook sees the close; an fd closed behind our back (a raw
 // close syscall) must not be reported as open.
 bool is_open(int fd) {

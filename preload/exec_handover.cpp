@@ -37,12 +37,6 @@ std::map<uint32_t, Site>& foreign_sites() {
     return *sites;
 }
 
-int64_t monotonic_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 // Next to `fdtrack run`'s exit reports when there is one, else the temp dir.
 std::string handover_dir() {
     if (const char* prefix = config().exit_report) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <atomic>
 #include <cstdint>
@@ -17,6 +18,14 @@ enum class Origin : uint8_t {
     inherited,  // already open when the library loaded
     own,        // fdtrack's own descriptor: hidden from the program and the report
 };
+
+// The clock records are stamped with: CLOCK_MONOTONIC is system-wide, so
+// ages stay right across an exec hand-over.
+inline int64_t monotonic_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 struct FdInfo {
     Origin origin = Origin::empty;

@@ -72,12 +72,6 @@ std::string utc_now() {
     return text;
 }
 
-int64_t monotonic_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 const char* origin_name(Origin origin) {
     switch (origin) {
         case Origin::tracked: return "tracked";

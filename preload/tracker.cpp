@@ -27,12 +27,6 @@ std::atomic<int> g_mode{kUndecided};
 std::atomic<bool> g_fork_child{false};
 std::atomic<bool> g_recorded_since_fork{false};
 
-int64_t monotonic_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 // FDTRACK_PID names the process that started tracking. An exec keeps the pid
 // (a wrapper script exec'ing python is still the same program); a different
 // pid means an exec'd child, tracked only when asked.
