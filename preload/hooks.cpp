@@ -209,7 +209,7 @@ HOOK(int, openpty, (int* master, int* slave, char* name, const termios* term, co
     HOOK(FILE*, name, params) {                                            \
         ENTER;                                                         \
         FILE* stream = CALL(name, __VA_ARGS__);                            \
-        hook.created(#name, stream ? stream_fd(stream) : -1, false);       \
+        hook.created_for_stream(#name, stream ? stream_fd(stream) : -1);   \
         return stream;                                                     \
     }
 
@@ -222,7 +222,7 @@ HOOK(FILE*, popen, (const char* command, const char* mode)) {
     ENTER;
     if (hook.active()) fdtrack::hand_over_before_spawn();  // popen starts a child: see posix_spawn below
     FILE* stream = CALL(popen, command, mode);
-    hook.created("popen", stream ? stream_fd(stream) : -1, false);
+    hook.created_for_stream("popen", stream ? stream_fd(stream) : -1);
     return stream;
 }
 
@@ -232,7 +232,7 @@ HOOK(FILE*, popen, (const char* command, const char* mode)) {
         ENTER;                                                                           \
         hook.closing(stream_fd(stream));                                                     \
         FILE* result = CALL(name, path, mode, stream);                                       \
-        hook.created(#name, result ? stream_fd(result) : -1, false);                         \
+        hook.created_for_stream(#name, result ? stream_fd(result) : -1);                     \
         return result;                                                                       \
     }
 FREOPEN_LIKE(freopen)
@@ -242,7 +242,7 @@ FREOPEN_LIKE(freopen64)
     HOOK(DIR*, name, params) {                                             \
         ENTER;                                                         \
         DIR* dir = CALL(name, __VA_ARGS__);                                \
-        hook.created(#name, dir ? dir_fd(dir) : -1, false);                \
+        hook.created_for_stream(#name, dir ? dir_fd(dir) : -1);            \
         return dir;                                                        \
     }
 RETURNS_DIR(opendir, (const char* path), path)
@@ -255,7 +255,9 @@ HOOK(int, close, (int fd)) {
         errno = EBADF;  // one of fdtrack's own: without fdtrack this number is not open
         return -1;
     }
-    return CALL(close, fd);
+    int result = CALL(close, fd);
+    hook.closed(fd, result);  // a double close, or the fd of a live FILE or DIR?
+    return result;
 }
 
 // Closing a stream or directory closes its fd; it is forgotten first because

@@ -18,6 +18,7 @@ struct alignas(64) Registry::Slot {
     std::atomic<const char*> call;
     std::atomic<int64_t> created_ns;
     std::atomic<uint64_t> thread[2];
+    std::atomic<bool> held_by_stream;
 };
 
 namespace {
@@ -46,7 +47,11 @@ void unlock(Registry::Slot& s) {
 }
 
 bool counts(uint8_t origin) {
-    return origin != static_cast<uint8_t>(Origin::empty) && origin != static_cast<uint8_t>(Origin::own);
+    return origin == static_cast<uint8_t>(Origin::tracked) || origin == static_cast<uint8_t>(Origin::inherited);
+}
+
+bool is_free(uint8_t origin) {
+    return !is_open_origin(static_cast<Origin>(origin));
 }
 
 }  // namespace
@@ -80,6 +85,7 @@ void Registry::put(int fd, const FdInfo& info) {
     memcpy(name, info.thread, sizeof name);
     s->thread[0].store(name[0], std::memory_order_relaxed);
     s->thread[1].store(name[1], std::memory_order_relaxed);
+    s->held_by_stream.store(info.held_by_stream, std::memory_order_relaxed);
     s->origin.store(static_cast<uint8_t>(info.origin), std::memory_order_relaxed);
     unlock(*s);
     int delta = counts(static_cast<uint8_t>(info.origin)) - counts(before);
@@ -93,8 +99,9 @@ void Registry::put_inherited(int fd) {
     Slot* s = slot(fd, true);
     if (!s) return;
     lock(*s);
-    bool was_empty = s->origin.load(std::memory_order_relaxed) == static_cast<uint8_t>(Origin::empty);
+    bool was_empty = is_free(s->origin.load(std::memory_order_relaxed));
     if (was_empty) {
+        s->held_by_stream.store(false, std::memory_order_relaxed);
         s->call.store(nullptr, std::memory_order_relaxed);
         s->stack.store(0, std::memory_order_relaxed);
         s->tid.store(0, std::memory_order_relaxed);
@@ -111,14 +118,25 @@ void Registry::put_inherited(int fd) {
     }
 }
 
-Origin Registry::remove(int fd) {
+Origin Registry::remove(int fd, FdInfo* removed) {
     Slot* s = slot(fd, false);
     if (!s) return Origin::empty;
-    // Most closes are of fds we hold; an empty slot needs no write.
-    if (s->origin.load(std::memory_order_relaxed) == static_cast<uint8_t>(Origin::empty)) return Origin::empty;
+    // A slot that holds no open fd needs no write.
+    uint8_t seen = s->origin.load(std::memory_order_relaxed);
+    if (is_free(seen)) {
+        if (removed) *removed = get(fd);
+        return static_cast<Origin>(seen);
+    }
     lock(*s);
     uint8_t before = s->origin.load(std::memory_order_relaxed);
-    s->origin.store(static_cast<uint8_t>(Origin::empty), std::memory_order_relaxed);
+    if (removed) {
+        removed->origin = static_cast<Origin>(before);
+        removed->call = s->call.load(std::memory_order_relaxed);
+        removed->stack = s->stack.load(std::memory_order_relaxed);
+        removed->held_by_stream = s->held_by_stream.load(std::memory_order_relaxed);
+    }
+    Origin after = before == static_cast<uint8_t>(Origin::tracked) ? Origin::closed : Origin::empty;
+    s->origin.store(static_cast<uint8_t>(after), std::memory_order_relaxed);
     unlock(*s);
     if (counts(before)) live_.fetch_sub(1, std::memory_order_relaxed);
     return static_cast<Origin>(before);
@@ -139,6 +157,7 @@ FdInfo Registry::get(int fd) const {
         uint64_t name[2] = {s->thread[0].load(std::memory_order_relaxed), s->thread[1].load(std::memory_order_relaxed)};
         memcpy(info.thread, name, sizeof name);
         info.thread[15] = '\0';
+        info.held_by_stream = s->held_by_stream.load(std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_acquire);
         if (s->seq.load(std::memory_order_relaxed) == seq) return info;
     }

@@ -17,7 +17,14 @@ enum class Origin : uint8_t {
     tracked,    // created through a hook while fdtrack was tracking
     inherited,  // already open when the library loaded
     own,        // fdtrack's own descriptor: hidden from the program and the report
+    closed,     // was tracked, then closed through a hook: not open, but a second
+                // close of the number is a double close (its opener is kept)
 };
+
+// Whether a slot holds an fd that is open as far as the registry knows.
+inline bool is_open_origin(Origin origin) {
+    return origin == Origin::tracked || origin == Origin::inherited || origin == Origin::own;
+}
 
 // The clock records are stamped with: CLOCK_MONOTONIC is system-wide, so
 // ages stay right across an exec hand-over.
@@ -34,6 +41,7 @@ struct FdInfo {
     pid_t tid = 0;
     int64_t created_ns = 0;      // CLOCK_MONOTONIC
     char thread[16] = {};
+    bool held_by_stream = false; // a FILE or DIR owns it: close() on it is a bad close
 };
 
 class Registry {
@@ -43,8 +51,10 @@ public:
     void put(int fd, const FdInfo& info);
     // Records an fd found open at load time, unless a hook got there first.
     void put_inherited(int fd);
-    // Forgets `fd` and returns what it was (Origin::empty if unknown).
-    Origin remove(int fd);
+    // Forgets `fd` and returns what it was (Origin::empty if unknown); a
+    // tracked record becomes Origin::closed and keeps its opener. With
+    // `removed`, also copies the record as it was.
+    Origin remove(int fd, FdInfo* removed = nullptr);
     // A consistent copy of slot `fd`.
     FdInfo get(int fd) const;
     Origin origin(int fd) const;

@@ -10,9 +10,12 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "preload/config.h"
+#include "preload/bad_closes.h"
 #include "preload/exec_handover.h"
 #include "preload/fd_describe.h"
 #include "preload/registry.h"
@@ -136,6 +139,28 @@ void merge_python_sites(Report& report) {
     }
 }
 
+void add_bad_closes(Report& report, Symbolizer& symbolizer) {
+    std::set<int> known;
+    for (const Site& site : report.sites) known.insert(site.id);
+    auto site_of = [&](uint32_t id) -> std::optional<int> {
+        if (id == 0) return std::nullopt;
+        if (known.insert(static_cast<int>(id)).second) {
+            Site site = symbolize_site(id, symbolizer);  // no fd open from it: count 0
+            site.id = static_cast<int>(id);
+            report.sites.push_back(std::move(site));
+        }
+        return static_cast<int>(id);
+    };
+    for (const BadCloseRecord& bad : bad_closes()) {
+        BadClose entry;
+        entry.fd = bad.fd;
+        entry.error = bad.error;
+        entry.site = site_of(bad.site);
+        entry.opened_site = site_of(bad.opened_site);
+        report.bad_closes.push_back(std::move(entry));
+    }
+}
+
 }  // namespace
 
 Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer) {
@@ -214,6 +239,7 @@ Report take_snapshot(const char* trigger) {
         report.sites.push_back(std::move(site));
     }
     merge_python_sites(report);
+    add_bad_closes(report, symbolizer);
     std::stable_sort(report.sites.begin(), report.sites.end(),
                      [](const Site& a, const Site& b) { return a.count > b.count; });
     apply_suppressions(configured_suppressions(), report);

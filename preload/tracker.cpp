@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/bad_closes.h"
 #include "preload/config.h"
 #include "preload/native_stack.h"
 #include "preload/python_stack.h"
@@ -89,6 +90,16 @@ void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
     python_stack_describe(key, out);
 }
 
+// The calling thread's native and Python stacks, interned.
+uint32_t capture_stack() {
+    const Config& c = config();
+    uintptr_t native[kMaxDepth];
+    int n_native = capture_native_stack(native, c.depth);
+    PyFrameKey python[kMaxPythonDepth];
+    int n_python = c.python ? python_stack_capture(python, kMaxPythonDepth) : 0;
+    return stack_table().intern(native, n_native, python, n_python, resolve_python_frame);
+}
+
 }  // namespace
 
 bool exec_stays_tracked() { return is_followed_process(); }
@@ -99,21 +110,16 @@ bool tracking() {
     return decide();
 }
 
-void record_fd(const char* call, int fd) {
+void record_fd(const char* call, int fd, bool held_by_stream) {
     Reentry own;  // libunwind opens a pipe on first use: that one is ours
-    const Config& c = config();
-    uintptr_t native[kMaxDepth];
-    int n_native = capture_native_stack(native, c.depth);
-    PyFrameKey python[kMaxPythonDepth];
-    int n_python = c.python ? python_stack_capture(python, kMaxPythonDepth) : 0;
-
     FdInfo info;
     info.origin = Origin::tracked;
     info.call = call;
-    info.stack = stack_table().intern(native, n_native, python, n_python, resolve_python_frame);
+    info.stack = capture_stack();
     info.tid = current_tid();
     info.created_ns = monotonic_ns();
     memcpy(info.thread, current_thread_name(), sizeof info.thread);
+    info.held_by_stream = held_by_stream;
     registry().put(fd, info);
     if (!g_recorded_since_fork.load(std::memory_order_relaxed)) g_recorded_since_fork.store(true);
     fd_count_rose();
@@ -131,10 +137,22 @@ int adopt_own_fd(int fd) {
     return fd;
 }
 
-bool forget_fd(int fd, bool by_fdtrack) {
+bool forget_fd(int fd, bool by_fdtrack, FdInfo* before) {
     if (!by_fdtrack && registry().origin(fd) == Origin::own) return false;
-    if (registry().remove(fd) != Origin::empty) fd_count_fell();
+    if (is_open_origin(registry().remove(fd, before))) fd_count_fell();
     return true;
+}
+
+void check_close(int fd, int result, int error, const FdInfo& before) {
+    // A fork child closing everything before exec closes its copies of the
+    // parent's streams on purpose; only the process that made them is judged.
+    if (is_fork_child()) return;
+    const char* error_kind = nullptr;
+    if (result != 0 && error == EBADF && before.origin == Origin::closed) error_kind = "double_close";
+    else if (result == 0 && before.origin == Origin::tracked && before.held_by_stream) error_kind = "owned_by_stream";
+    if (!error_kind) return;
+    Reentry own;
+    record_bad_close(fd, error_kind, capture_stack(), before.stack);
 }
 
 int forget_range(unsigned low, unsigned high, int* own, int own_max) {
@@ -143,7 +161,7 @@ int forget_range(unsigned low, unsigned high, int* own, int own_max) {
     int n_own = 0;
     for (long fd = low; fd <= max && fd <= static_cast<long>(high); ++fd) {
         Origin origin = r.origin(static_cast<int>(fd));
-        if (origin == Origin::empty) continue;
+        if (!is_open_origin(origin)) continue;
         if (origin == Origin::own && n_own < own_max) own[n_own++] = static_cast<int>(fd);
         else r.remove(static_cast<int>(fd));
     }

@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "preload/native_stack.h"
+#include "preload/registry.h"
 #include "preload/thread_state.h"
 
 namespace fdtrack {
@@ -19,13 +20,17 @@ bool tracking();
 bool exec_stays_tracked();
 
 // Records `fd` as created by `call` on this thread, with its stacks.
-void record_fd(const char* call, int fd);
+void record_fd(const char* call, int fd, bool held_by_stream);
 // Moves an fd that fdtrack itself created above the program's range and
 // hides it from the program and the report. Returns the fd to use.
 int adopt_own_fd(int fd);
-// Forgets `fd` before it is closed. False when the program tries to close one
-// of fdtrack's own fds: it must get EBADF, as if fdtrack were not there.
-bool forget_fd(int fd, bool by_fdtrack);
+// Forgets `fd` before it is closed, copying what the registry knew of it to
+// `before`. False when the program tries to close one of fdtrack's own fds:
+// it must get EBADF, as if fdtrack were not there.
+bool forget_fd(int fd, bool by_fdtrack, FdInfo* before);
+// After the program's close() of `fd` returned `result` (errno `error`):
+// notes a double close, or the close of an fd a FILE or DIR still owns.
+void check_close(int fd, int result, int error, const FdInfo& before);
 // Forgets every fd in [low, high] except fdtrack's own, whose numbers are
 // written to `own` (ascending, at most `own_max`); returns how many.
 int forget_range(unsigned low, unsigned high, int* own, int own_max);
@@ -62,13 +67,13 @@ public:
     Hook(const Hook&) = delete;
     Hook& operator=(const Hook&) = delete;
 
-    // The real call returned `fd`. `movable` is false for fds owned by a
-    // FILE or DIR, whose number cannot change.
-    int created(const char* call, int fd, bool movable = true) {
+    // The real call returned `fd`. `movable` is false for fds whose number
+    // cannot change (owned by a FILE or DIR, received in a message...).
+    int created(const char* call, int fd, bool movable = true, bool held_by_stream = false) {
         if (!active_ && !own_) return fd;
         int saved = errno;
         if (active_) {
-            if (fd >= 0) record_fd(call, fd);
+            if (fd >= 0) record_fd(call, fd, held_by_stream);
             else call_failed(saved);
         } else if (fd >= 0 && movable) {
             fd = adopt_own_fd(fd);
@@ -77,13 +82,24 @@ public:
         return fd;
     }
 
+    // An fd owned by a FILE or DIR (fopen, opendir...): not movable.
+    int created_for_stream(const char* call, int fd) { return created(call, fd, false, true); }
+
     // Before the real close: false if the program may not close `fd`.
     bool closing(int fd) {
         if (!active_ && !own_) return true;
         int saved = errno;
-        bool allowed = forget_fd(fd, own_);
+        bool allowed = forget_fd(fd, own_, &before_close_);
         errno = saved;
         return allowed;
+    }
+
+    // After the program's own close(fd) returned `result`.
+    void closed(int fd, int result) {
+        if (!active_) return;
+        int saved = errno;
+        check_close(fd, result, saved, before_close_);
+        errno = saved;
     }
 
     bool active() const { return active_; }
@@ -92,6 +108,7 @@ public:
 private:
     bool active_ = false;
     bool own_ = false;
+    FdInfo before_close_;
 };
 
 }  // namespace fdtrack

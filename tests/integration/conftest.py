@@ -24,7 +24,7 @@ LIBRARY = BUILD_DIR / "libfdtrack.so"
 CLI = BUILD_DIR / "fdtrack"
 C_DIR = HERE / "c"
 
-MARKER = re.compile(r"/\*\s*(LEAK|CLOSED)\s*:\s*([\w.+-]+)\s*\*/")
+MARKER = re.compile(r"/\*\s*(LEAK|CLOSED|BAD|OPENED)\s*:\s*([\w.+-]+)\s*\*/")
 
 
 # ---- reports ------------------------------------------------------------------

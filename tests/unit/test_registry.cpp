@@ -36,10 +36,30 @@ TEST(Registry, PutGetRemove) {
     EXPECT_EQ(got.created_ns, 1234);
     EXPECT_STREQ(got.thread, "worker");
     EXPECT_EQ(r.live_count(), before + 1);
-    EXPECT_EQ(r.remove(100), Origin::tracked);
-    EXPECT_EQ(r.get(100).origin, Origin::empty);
-    EXPECT_EQ(r.remove(100), Origin::empty);
+    FdInfo removed;
+    EXPECT_EQ(r.remove(100, &removed), Origin::tracked);
+    EXPECT_STREQ(removed.call, "openat");
+    // A closed tracked fd keeps its opener, so a second close can be named.
+    FdInfo after = r.get(100);
+    EXPECT_EQ(after.origin, Origin::closed);
+    EXPECT_EQ(after.stack, 7u);
+    EXPECT_EQ(r.remove(100), Origin::closed);
     EXPECT_EQ(r.live_count(), before);
+    r.put_inherited(100);  // a closed slot is free again
+    EXPECT_EQ(r.get(100).origin, Origin::inherited);
+    EXPECT_EQ(r.remove(100), Origin::inherited);
+    EXPECT_EQ(r.get(100).origin, Origin::empty);
+}
+
+TEST(Registry, StreamOwnershipIsKept) {
+    Registry& r = registry();
+    FdInfo info = tracked("fopen", 5);
+    info.held_by_stream = true;
+    r.put(105, info);
+    EXPECT_TRUE(r.get(105).held_by_stream);
+    r.put(105, tracked("open", 6));
+    EXPECT_FALSE(r.get(105).held_by_stream);
+    r.remove(105);
 }
 
 TEST(Registry, PutReplacesAMissedClose) {
@@ -121,6 +141,11 @@ TEST(Registry, ConcurrentWritersAndAReader) {
     EXPECT_EQ(torn.load(), 0);
     int live = 0;
     for (int fd = kBase; fd < kBase + kThreads * kFdsPerThread; ++fd) live += r.get(fd).origin == Origin::tracked;
+    // The others were closed: free slots that remember their opener.
+    for (int fd = kBase; fd < kBase + kThreads * kFdsPerThread; ++fd) {
+        Origin origin = r.get(fd).origin;
+        EXPECT_TRUE(origin == Origin::tracked || origin == Origin::closed) << fd;
+    }
     // The last round (kRounds - 1, odd) left the fds with even i in place.
     EXPECT_EQ(live, kThreads * kFdsPerThread / 2);
     EXPECT_EQ(r.live_count(), before + live);

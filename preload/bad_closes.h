@@ -1,0 +1,24 @@
+// Bad closes seen by the close hook: a second close of a number already closed
+// (it may close another thread's fd), and close() of an fd that a FILE or DIR
+// still owns (its fclose or closedir will close the number again).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace fdtrack {
+
+struct BadCloseRecord {
+    int fd;
+    const char* error;     // "double_close" | "owned_by_stream"
+    uint32_t site;         // stack of the bad close
+    uint32_t opened_site;  // stack that opened the fd
+};
+
+// Lock-free; keeps the first few thousand, which is plenty to name the bug.
+void record_bad_close(int fd, const char* error, uint32_t site, uint32_t opened_site);
+
+// Every bad close so far, oldest first (report time).
+std::vector<BadCloseRecord> bad_closes();
+
+}  // namespace fdtrack

@@ -1,0 +1,28 @@
+"""Bad closes: a double close and the close() of an fd a FILE owns are listed
+with the closing and the opening line, and fail a gated run."""
+
+
+def site_line(report, site_id, program):
+    site = next(s for s in report["sites"] if s["id"] == site_id)
+    frame = next(f for f in site["frames"] if f.get("file") == str(program.source))
+    return frame["line"]
+
+
+def test_bad_closes_are_reported_and_gate(build_c, fdtrack_run):
+    program = build_c("bad_close.c")
+    result = fdtrack_run([program.path], options=("--error-exitcode", "3"), timeout=30)
+    assert result.returncode == 3, result.describe()  # no leak, but bad closes
+    report = result.report
+    assert not report.leaks(), repr(report)
+    bad = {entry["error"]: entry for entry in report["bad_closes"]}
+    assert sorted(bad) == ["double_close", "owned_by_stream"], report["bad_closes"]  # none from the fork child
+    for error, opened in (("double_close", "twice"), ("owned_by_stream", "stream")):
+        assert site_line(report, bad[error]["site"], program) == program.line("BAD", error)
+        assert site_line(report, bad[error]["opened_site"], program) == program.line("OPENED", opened)
+    assert "closed twice at bad_close.c:" in result.stderr, result.stderr
+
+
+def test_clean_closes_are_not_bad(build_c, fdtrack_run):
+    program = build_c("stdio.c")
+    result = fdtrack_run([program.path], timeout=30)
+    assert result.report["bad_closes"] == [], result.report["bad_closes"]
