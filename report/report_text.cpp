@@ -181,15 +181,17 @@ void render_group(std::string& out, const SiteGroup& group, bool exit_report) {
         out += fmt::format("    fd {:>{}}  {:<{}}  {:>{}}  {}", fd.fd, fd_width, fd.kind, kind_width,
                            format_age(fd.age_s), age_width, fd.target);
         if (!fd.state.empty()) out += fmt::format("  {}", fd.state);
+        // As lsof's FD column and its thread: what `exec` keeps, who blocks, who opened it.
+        std::string flags = fd.cloexec ? (fd.nonblock ? "cloexec,nonblock" : "cloexec") : (fd.nonblock ? "nonblock" : "");
+        if (!flags.empty()) out += fmt::format("  [{}]", flags);
+        if (fd.tid) out += fmt::format("  thread {}{}", fd.tid, fd.thread.empty() ? "" : " " + fd.thread);
         out += '\n';
     }
-    if (group.fds.size() > shown) {
-        out += fmt::format("    ... and {} more", group.fds.size() - shown);
-        if (group.site) {
-            out += fmt::format(", ages {} to {}", format_age(group.site->newest_age_s),
-                               format_age(group.site->oldest_age_s));
-        }
-        out += '\n';
+    if (group.fds.size() > shown) out += fmt::format("    ... and {} more\n", group.fds.size() - shown);
+    // A leak is a site whose fds keep getting older and more numerous.
+    if (group.site && group.fds.size() > 1) {
+        out += fmt::format("    oldest {}, newest {}\n", format_age(group.site->oldest_age_s),
+                           format_age(group.site->newest_age_s));
     }
     if (group.site) out += render_stacks(*group.site, "  ");
 }
