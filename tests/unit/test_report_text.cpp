@@ -151,6 +151,23 @@ TEST(RenderText, ShowsExamplesAndStacks) {
     EXPECT_NE(text.find("open (in /lib/x86_64-linux-gnu/libc.so.6)"), std::string::npos) << text;
 }
 
+TEST(RenderText, ShowsFlagsThreadAndTheAgesOfASite) {
+    Report report = exit_report();
+    for (FdEntry& fd : report.fds) {
+        if (fd.fd == 11) {
+            fd.cloexec = fd.nonblock = true;
+            fd.tid = 4321;
+            fd.thread = "worker";
+        }
+    }
+    for (Site& site : report.sites) {
+        if (site.id == 5) site.oldest_age_s = 2.0, site.newest_age_s = 0.5;
+    }
+    std::string text = render_text(report);
+    EXPECT_NE(text.find("/tmp/five-a  [cloexec,nonblock]  thread 4321 worker"), std::string::npos) << text;
+    EXPECT_NE(text.find("oldest 2.0s, newest 0.5s"), std::string::npos) << text;
+}
+
 TEST(RenderText, DoesNotDependOnTheOrderOfFds) {
     Report report = exit_report();
     std::string text = render_text(report);
