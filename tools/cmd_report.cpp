@@ -1,8 +1,10 @@
-// `fdtrack report FILE [--json]`: render a saved JSON report as text, or as normalised JSON.
+// `fdtrack report FILE [--json] [--suppressions RULES]`: render a saved JSON
+// report as text, or as normalised JSON, optionally with suppressions applied.
 #include <iostream>
 #include <memory>
 
 #include "report/report_json.h"
+#include "report/suppressions.h"
 #include "report/report_text.h"
 #include "tools/commands.h"
 
@@ -13,10 +15,19 @@ namespace {
 struct ReportOptions {
     std::string file;
     bool json = false;
+    std::string suppressions;
 };
 
 int run_report(const ReportOptions& options) {
     Report report = report_from_file(options.file);
+    if (!options.suppressions.empty()) {
+        try {
+            apply_suppressions(load_suppressions(options.suppressions), report);
+        } catch (const SuppressionError& e) {
+            for (const std::string& line : e.errors()) std::cerr << "fdtrack: " << line << '\n';
+            return 2;
+        }
+    }
     std::cout << (options.json ? report_to_json(report) : render_text(report));
     return 0;
 }
@@ -29,6 +40,9 @@ Command add_report_command(CLI::App& app) {
     sub->add_option("FILE", options->file, "A report written by fdtrack (fdtrack.<pid>.<seq>.json); - for stdin")
         ->required();
     sub->add_flag("--json", options->json, "Print normalised JSON instead of text");
+    sub->add_option("--suppressions", options->suppressions,
+                    "Mark the leaks that match a rule in FILE as suppressed (docs/suppressions.md)")
+        ->type_name("FILE");
     return {sub, [options] { return run_report(*options); }};
 }
 

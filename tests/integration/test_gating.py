@@ -4,13 +4,15 @@ LD_PRELOAD reports), malformed files stop the run before it starts,
 --gen-suppressions writes rules that excuse exactly the leaks seen, and
 --follow-children gates on exec'd children too."""
 
+import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import HERE
+from conftest import CLI, HERE
 
 GATING = HERE / "gating"
 PYTHON = "/usr/bin/python3"
@@ -100,6 +102,20 @@ def test_a_suppressed_leak_passes_the_gate_and_stays_in_the_json(fdtrack_run, le
     assert result.report.fds_from(leaky.source, leaky.line("LEAK", "socket")) == [entry]
     assert "Suppressed: 1 fd" in result.stderr
     assert "No leaks." in result.stderr
+
+
+def test_a_saved_report_can_be_re_read_with_suppressions(fdtrack_run, leaky, tmp_path):
+    result = fdtrack_run([leaky.path])
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps(result.report.data))
+    rules = write_rules(tmp_path, "suppress: the socket\n  call: socket\n")
+    shown = subprocess.run([CLI, "report", saved, "--suppressions", rules, "--json"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    marked = [fd for fd in json.loads(shown.stdout)["fds"] if fd["suppressed"]]
+    assert [fd["call"] for fd in marked] == ["socket"], marked
+    bad = write_rules(tmp_path, "suppress: typo\n  calll: socket\n", name="bad.supp")
+    refused = subprocess.run([CLI, "report", saved, "--suppressions", bad], capture_output=True, text=True)
+    assert refused.returncode == 2 and "bad.supp:2: unknown key 'calll'" in refused.stderr, refused.stderr
 
 
 def test_all_keys_of_a_rule_must_match(fdtrack_run, leaky, tmp_path):
