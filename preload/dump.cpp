@@ -7,13 +7,17 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <optional>
+#include <functional>
+#include <vector>
 
 #include "preload/config.h"
-#include "preload/fd_reserve.h"
 #include "preload/registry.h"
 #include "preload/snapshot.h"
 #include "preload/thread_state.h"
@@ -26,57 +30,7 @@ namespace {
 std::atomic<int> g_sequence{0};
 std::atomic<bool> g_exit_written{false};
 std::atomic<bool> g_output_warned{false};
-std::atomic<int> g_headroom_users{0};
-std::atomic<rlim_t> g_headroom_original{0};  // 0: not lifted
-std::atomic<rlim_t> g_headroom_lifted{0};
-
-// A dump needs fds of its own (the report files, ELF files for symbols,
-// /proc): a process at its limit would get no report, or one without
-// symbols, exactly when it matters (EMFILE, the exit of a leaking program).
-// For those dumps the soft limit is lifted a little while they run, and only
-// then: a lift lets the program's other threads past their limit meanwhile,
-// so it is small. The first of overlapping lifts lifts, the last restores,
-// unless the program set a limit of its own meanwhile. Where the soft limit
-// already equals the hard one, the dump uses the fds reserved at start
-// (fd_reserve.h) instead.
-class Headroom {
-public:
-    explicit Headroom(bool wanted) : counted_(wanted) {
-        if (!wanted || g_headroom_users.fetch_add(1) != 0) return;
-        constexpr rlim_t kSpare = 32, kLift = 16;
-        rlimit limit{};
-        if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-        if (static_cast<rlim_t>(registry().live_count()) + kSpare < limit.rlim_cur) return;
-        if (limit.rlim_cur >= limit.rlim_max) {
-            spare_.emplace();
-            return;
-        }
-        rlim_t original = limit.rlim_cur;
-        limit.rlim_cur = limit.rlim_max - original > kLift ? original + kLift : limit.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-        g_headroom_lifted.store(limit.rlim_cur);
-        g_headroom_original.store(original);
-    }
-    ~Headroom() {
-        if (!counted_ || g_headroom_users.fetch_sub(1) != 1) return;
-        rlim_t original = g_headroom_original.exchange(0);
-        rlimit limit{};
-        if (!original || getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur != g_headroom_lifted.load()) return;
-        limit.rlim_cur = original;
-        setrlimit(RLIMIT_NOFILE, &limit);
-    }
-    Headroom(const Headroom&) = delete;
-    Headroom& operator=(const Headroom&) = delete;
-
-    // The report shows the program's own limit, not the lifted one.
-    static void restore_limit_in(Report& report) {
-        if (rlim_t original = g_headroom_original.load()) report.rlimit_nofile = original;
-    }
-
-private:
-    bool counted_;
-    std::optional<ReserveReleased> spare_;
-};
+std::atomic<bool> g_dump_copy{false};  // set in the forked copy that writes a dump
 
 void say(const std::string& line) {
     std::string text = "fdtrack: " + line + "\n";
@@ -136,15 +90,24 @@ bool write_report(const std::string& dir, const std::string& name, const std::st
     return false;
 }
 
-}  // namespace
-
-Dumped dump_now(const char* trigger) {
-    Reentry own;
-    Headroom room(!strcmp(trigger, "emfile") || !strcmp(trigger, "exit"));
-    Report report = take_snapshot(trigger);
-    Headroom::restore_limit_in(report);
+// Takes the snapshot and writes it: `fdtrack.<pid>.<seq>.{json,txt}` in the
+// output directory with the stderr notice, or, for the exit report under
+// `fdtrack run`, the JSON file it asked for. `pid` and `limit` are the
+// program's (this may be a forked copy).
+Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
+                  const std::function<void(const std::vector<int>&)>& described = {}) {
+    Report report = take_snapshot(trigger, described);
+    report.pid = pid;
+    report.rlimit_nofile = limit;
     Dumped dumped{{}, report_to_json(report)};
-    std::string name = "fdtrack." + std::to_string(report.pid) + "." + std::to_string(g_sequence.fetch_add(1) + 1);
+    const char* prefix = config().exit_report;
+    if (prefix && !strcmp(trigger, "exit")) {
+        std::string path = std::string(prefix) + "." + std::to_string(pid) + ".json";
+        if (write_atomically(path, dumped.json)) dumped.path = path;
+        else say("could not write the exit report " + path);
+        return dumped;
+    }
+    std::string name = "fdtrack." + std::to_string(pid) + "." + std::to_string(sequence);
     std::string dir = output_dir();
     bool written = write_report(dir, name, dumped.json, report);
     if (!written && dir != temp_dir()) {
@@ -161,32 +124,89 @@ Dumped dump_now(const char* trigger) {
         say("could not write " + dir + "/" + name + ".{json,txt}: " + strerror(errno));
         return dumped;
     }
-    std::string base = dir + "/" + name;
-    dumped.path = base + ".json";
+    dumped.path = dir + "/" + name + ".json";
     std::string summary = top_site_summary(report);
     if (summary.rfind("fdtrack: ", 0) == 0) summary.erase(0, 9);
     say(std::string(trigger) + " report " + dumped.path + " (and .txt): " + summary);
     return dumped;
 }
 
-void write_exit_report() {
-    if (g_exit_written.exchange(true)) return;
-    Reentry own;
-    int saved = errno;
-    if (const char* prefix = config().exit_report) {
-        Headroom room(true);
-        Report report = take_snapshot("exit");
-        Headroom::restore_limit_in(report);
-        std::string path = std::string(prefix) + "." + std::to_string(report.pid) + ".json";
-        if (!write_atomically(path, report_to_json(report))) say("could not write the exit report " + path);
-    } else {
-        dump_now("exit");
+// Close to the fd limit a dump needs fds the program does not have to spare
+// (/proc, ELF files for symbols, the report files), exactly when it matters
+// (EMFILE, the exit of a leaking program). Lifting the program's limit would
+// let its other threads past it; taking fds from under it races them.
+// Instead a forked copy of the process writes the dump: it has the same fds,
+// memory and records, raises its own soft limit (RLIMIT_NOFILE is per
+// process), and once the fds are described closes its copies of them, which
+// no thread of the program can take back there.
+Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
+    int pid = static_cast<int>(getpid());
+    g_dump_copy.store(true);  // the copy inherits the flag: see after_fork_for_dump()
+    pid_t copy = fork();
+    g_dump_copy.store(false);
+    if (copy < 0) return write_dump(trigger, pid, sequence, limit);
+    if (copy == 0) {
+        rlimit lifted{};
+        if (getrlimit(RLIMIT_NOFILE, &lifted) == 0 && lifted.rlim_cur < lifted.rlim_max) {
+            lifted.rlim_cur = lifted.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &lifted);
+        }
+        for (int fd = 0; fd <= registry().max_fd(); ++fd) {
+            if (registry().origin(fd) == Origin::own) syscall(SYS_close, fd);
+        }
+        write_dump(trigger, pid, sequence, limit, [](const std::vector<int>& described) {
+            for (int fd : described) {
+                if (fd > 2) syscall(SYS_close, fd);  // the copy's, not the program's
+            }
+        });
+        _exit(0);
     }
-    errno = saved;
+    // The copy has one thread; a lock another thread held at the fork could
+    // still stop it. The dump thread must never hang on it.
+    constexpr int kPatience_ms = 10000;
+    for (int waited = 0;; waited += 10) {
+        int status;
+        pid_t done = waitpid(copy, &status, WNOHANG);
+        if (done == copy || (done < 0 && errno != EINTR)) break;  // ECHILD: the program reaped it
+        if (waited >= kPatience_ms) {
+            kill(copy, SIGKILL);
+            waitpid(copy, &status, 0);
+            say(std::string("the ") + trigger + " dump did not finish within 10 s and was abandoned");
+            break;
+        }
+        usleep(10000);
+    }
+    return {};
 }
 
+bool near_fd_limit(rlim_t limit) {
+    constexpr rlim_t kSpare = 32;  // what a dump may need, with room to spare
+    return static_cast<rlim_t>(registry().live_count()) + kSpare >= limit;
+}
+
+}  // namespace
+
+Dumped dump_now(const char* trigger) {
+    Reentry own;
+    int saved = errno;
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    int sequence = g_sequence.fetch_add(1) + 1;
+    bool at_limit = (!strcmp(trigger, "emfile") || !strcmp(trigger, "exit")) && near_fd_limit(limit.rlim_cur);
+    Dumped dumped = at_limit ? write_dump_from_a_copy(trigger, sequence, limit.rlim_cur)
+                             : write_dump(trigger, static_cast<int>(getpid()), sequence, limit.rlim_cur);
+    errno = saved;
+    return dumped;
+}
+
+void write_exit_report() {
+    if (g_exit_written.exchange(true)) return;
+    dump_now("exit");
+}
+
+bool is_dump_copy() { return g_dump_copy.load(); }
+
 void reset_dump_state_after_fork() {
-    g_headroom_users.store(0);
     g_exit_written.store(false);
     g_sequence.store(0);
 }

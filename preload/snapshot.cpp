@@ -181,7 +181,7 @@ Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer) {
     return site;
 }
 
-Report take_snapshot(const char* trigger) {
+Report take_snapshot(const char* trigger, const std::function<void(const std::vector<int>&)>& described) {
     Reentry own;  // what we open here is fdtrack's, not the program's
     Report report;
     report.pid = static_cast<int>(getpid());
@@ -196,7 +196,8 @@ Report take_snapshot(const char* trigger) {
     int64_t now = monotonic_ns();
     FdDescriber describer;
     std::map<uint32_t, Site> sites;  // by stack id
-    for (int fd : open_fds()) {
+    std::vector<int> listed = open_fds();
+    for (int fd : listed) {
         FdInfo info = registry().get(fd);
         if (info.origin == Origin::own) continue;
         FdDescription what = describer.describe(fd);
@@ -227,6 +228,7 @@ Report take_snapshot(const char* trigger) {
         report.fds.push_back(std::move(entry));
     }
     report.open_count = static_cast<int>(report.fds.size());
+    if (described) described(listed);
 
     Symbolizer symbolizer;
     for (auto& [id, counted] : sites) {

@@ -2,6 +2,9 @@
 // /proc/self/fd, every fd described, every site symbolised.
 #pragma once
 
+#include <functional>
+#include <vector>
+
 #include "report/report.h"
 
 namespace fdtrack {
@@ -15,6 +18,9 @@ Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer);
 
 // `trigger` is one of the SPEC's: exit, signal, emfile, threshold, api.
 // Runs on a fdtrack thread or at exit, never in a signal handler.
-Report take_snapshot(const char* trigger);
+// `described` (optional) is called with the fds listed once each has been
+// described, before symbolising: a forked copy writing a dump at the fd limit
+// closes them there to make room.
+Report take_snapshot(const char* trigger, const std::function<void(const std::vector<int>&)>& described = {});
 
 }  // namespace fdtrack

@@ -10,7 +10,6 @@
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
 #include "preload/exec_handover.h"
-#include "preload/fd_reserve.h"
 #include "preload/python_exit.h"
 #include "preload/python_frames.h"
 #include "preload/registry.h"
@@ -23,6 +22,7 @@ namespace {
 void after_fork_in_child() {
     reset_thread_state_after_fork();
     registry().repair_after_fork();
+    if (is_dump_copy()) return;  // writes one dump and leaves: no thread, no socket
     reset_dump_state_after_fork();
     forget_recorded_since_fork();
     dump_thread_after_fork();
@@ -47,7 +47,6 @@ __attribute__((constructor(101))) void on_load() {
     take_over_after_exec();
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     ensure_dump_thread();
-    reserve_fds();
     install_dump_signal();
     if (python::init()) python::install_exit_hook(python_is_exiting);
 }

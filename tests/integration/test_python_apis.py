@@ -401,9 +401,6 @@ def test_leaky_service_dumps_itself_at_emfile(fdtrack_build, python, tmp_path):
     check_emfile_run(python, tmp_path, soft_limit_only())
 
 
-# Not strict: the dump uses the fds fdtrack reserved at start, but the
-# service's threads, retrying accept() and open(), may take them first.
-@pytest.mark.xfail(reason="at a hard limit the service may take the reserved fds back before the dump uses them")
 @pytest.mark.parametrize("python", PYTHONS)
 def test_leaky_service_dumps_itself_at_emfile_under_a_hard_limit(fdtrack_build, python, tmp_path):
     """`ulimit -n 64` / `prlimit --nofile=64` set both limits: fdtrack must
