@@ -16,55 +16,17 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fd_worker.h"
 
 #define THREADS 8
-#define POOL 16      /* fds a thread holds at most */
 #define LEFT_OPEN 3  /* fds each thread leaves open at the end */
-
-struct worker {
-    pthread_t thread;
-    unsigned seed;
-    int pool[POOL];
-    int held;
-};
 
 static atomic_bool stop;
 
-static void hold(struct worker* w, int fd) {
-    CHECK(fd >= 0);
-    w->pool[w->held++] = fd;
-}
-
-static void release_one(struct worker* w) {
-    int i = rand_r(&w->seed) % w->held;
-    CHECK(close(w->pool[i]) == 0);
-    w->pool[i] = w->pool[--w->held];
-}
-
 static void* churn(void* arg) {
     struct worker* w = arg;
-    while (!atomic_load(&stop)) {
-        int op = rand_r(&w->seed) % 5;
-        if (w->held >= POOL - 2 || (op == 0 && w->held > 0)) {
-            release_one(w);
-            continue;
-        }
-        int fds[2];
-        switch (op) {
-            case 1: hold(w, open("/dev/null", O_RDONLY)); break;
-            case 2:
-                CHECK(pipe(fds) == 0);
-                hold(w, fds[0]);
-                hold(w, fds[1]);
-                break;
-            case 3: hold(w, socket(AF_UNIX, SOCK_STREAM, 0)); break;
-            case 4:
-                if (w->held > 0) hold(w, dup(w->pool[rand_r(&w->seed) % w->held]));
-                break;
-        }
-    }
-    while (w->held > LEFT_OPEN) release_one(w);
-    while (w->held < LEFT_OPEN) hold(w, open("/dev/null", O_RDONLY));
+    while (!atomic_load(&stop)) churn_step(w);
+    settle(w, LEFT_OPEN);
     return NULL;
 }
 
