@@ -138,8 +138,12 @@ int adopt_own_fd(int fd) {
 }
 
 bool forget_fd(int fd, bool by_fdtrack, FdInfo* before) {
-    if (!by_fdtrack && registry().origin(fd) == Origin::own) return false;
-    if (is_open_origin(registry().remove(fd, before))) fd_count_fell();
+    Origin origin = registry().remove(fd, before);  // one slot access on every close
+    if (origin == Origin::own && !by_fdtrack) {
+        registry().put(fd, *before);  // still open: the program may not close it
+        return false;
+    }
+    if (is_open_origin(origin)) fd_count_fell();
     return true;
 }
 
