@@ -1,5 +1,5 @@
 // fdtrack's settings inside the traced process, read from FDTRACK_* variables
-// (SPEC.md). Parsed without allocating, so it can run from the first hook.
+// (docs/spec.md). Parsed without allocating, so it can run from the first hook.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Writes reports where SPEC.md says: fdtrack.<pid>.<seq>.{json,txt} in the
+// Writes reports where docs/spec.md says: fdtrack.<pid>.<seq>.{json,txt} in the
 // output directory with a one-line notice on stderr, or, under `fdtrack run`,
 // the exit report to the file the CLI asked for.
 #pragma once

@@ -16,7 +16,7 @@ class Symbolizer;
 // come pre-symbolised (exec_handover).
 Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer);
 
-// `trigger` is one of the SPEC's: exit, signal, emfile, threshold, api.
+// `trigger` is one of docs/spec.md's: exit, signal, emfile, threshold, api.
 // Runs on a fdtrack thread or at exit, never in a signal handler.
 // `described` (optional) is called with the fds listed once each has been
 // described, before symbolising: a forked copy writing a dump at the fd limit

@@ -1,4 +1,4 @@
-// The report model (schema fdtrack/1, see SPEC.md): what the preload library
+// The report model (schema fdtrack/1, see docs/spec.md): what the preload library
 // writes and what the CLI reads, renders and diffs.
 #pragma once
 

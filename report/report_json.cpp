@@ -1,5 +1,5 @@
 // Reading and writing reports as JSON, schema fdtrack/1: the writer keeps the
-// SPEC's key order, the reader checks every field and names the bad one.
+// docs/spec.md's key order, the reader checks every field and names the bad one.
 #include "report/report_json.h"
 
 #include <cerrno>

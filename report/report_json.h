@@ -1,4 +1,4 @@
-// Reading and writing reports as JSON, schema fdtrack/1 (SPEC.md, "Reports").
+// Reading and writing reports as JSON, schema fdtrack/1 (docs/spec.md, "Reports").
 #pragma once
 
 #include <stdexcept>

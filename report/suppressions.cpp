@@ -21,7 +21,7 @@ namespace {
 
 constexpr std::array<std::string_view, 5> kKeys = {"call", "kind", "target", "function", "python"};
 
-// The kinds fd_describe reports (SPEC.md); a kind outside them is a typo
+// The kinds fd_describe reports (docs/spec.md); a kind outside them is a typo
 // that would silently never match.
 constexpr std::array<std::string_view, 14> kKinds = {"file",   "dir",      "pipe",    "fifo",  "socket",
                                                      "epoll",  "eventfd",  "timerfd", "signalfd",

@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     CLI::App app{"fdtrack: find file-descriptor leaks", "fdtrack"};
     app.set_version_flag("--version", "fdtrack " FDTRACK_VERSION);
     app.require_subcommand(1);
-    app.footer("Run 'fdtrack COMMAND --help' for the options of a command.");
+    app.footer("Run 'fdtrack COMMAND --help' for the options of a command.\n"
+               "The contract (options, environment, report schema): docs/spec.md in the source tree.");
     std::vector<Command> commands = {add_run_command(app), add_dump_command(app), add_report_command(app),
                                      add_diff_command(app)};
 
