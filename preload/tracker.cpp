@@ -67,6 +67,11 @@ void mark_inherited() {
 }
 
 bool decide() {
+    // The first hook may come from another library's constructor, before
+    // ours (CPython 3.13's mimalloc, jemalloc): what libunwind creates here
+    // (its pipe) must land in fdtrack's own range, or every fd the program
+    // opens later moves up.
+    Reentry own;
     bool active = is_followed_process();
     if (active) {
         native_stack_init();

@@ -202,12 +202,15 @@ def test_hook_inside_a_custom_allocators_initialisation(build_c, fdtrack_run):
 
 def test_hook_runs_before_fdtracks_constructor(build_c, fdtrack_run):
     """A needed library's constructor runs before libfdtrack.so's: its fd is
-    still tracked, at the constructor's line."""
+    still tracked, at the constructor's line, and it is the fd the program
+    gets without fdtrack (what fdtrack or libunwind create that early must not
+    take the program's lowest numbers)."""
     library = build_c("opener.c", shared=True)
     program = build_c("early.c", libs=(f"-L{library.path.parent}", "-lopener", f"-Wl,-rpath,{library.path.parent}"))
     result = fdtrack_run([program.path], timeout=30)
     assert result.returncode == EXIT_EXPECTED, result.describe()
     fd = int(result.stdout.split()[0])
+    assert fd == 3, f"the constructor's open() got fd {fd}, not 3 as without fdtrack"
     entry = result.report.fd(fd)
     assert entry["origin"] == "tracked", repr(result.report)
     assert result.report.fds_from(library.source, library.line("LEAK", "constructor"), module=library.path)
