@@ -15,7 +15,7 @@
 #include "preload/bad_closes.h"
 #include "preload/config.h"
 #include "preload/native_stack.h"
-#include "preload/python_stack.h"
+#include "preload/python/stack.h"
 #include "preload/registry.h"
 #include "preload/stack_table.h"
 #include "preload/triggers.h"

@@ -10,8 +10,8 @@
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
 #include "preload/exec_handover.h"
-#include "preload/python_exit.h"
-#include "preload/python_frames.h"
+#include "preload/python/exit_hook.h"
+#include "preload/python/frames.h"
 #include "preload/registry.h"
 #include "preload/thread_state.h"
 #include "preload/tracker.h"
@@ -48,7 +48,10 @@ __attribute__((constructor(101))) void on_load() {
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     ensure_dump_thread();
     install_dump_signal();
-    if (python::init()) python::install_exit_hook(python_is_exiting);
+    // The exit hook needs no frame layout: a CPython whose frames fdtrack
+    // cannot read still gets its exit report before finalization.
+    python::init();
+    python::install_exit_hook(python_is_exiting);
 }
 
 __attribute__((destructor(101))) void on_unload() {

@@ -1,7 +1,7 @@
 // Tests Python frame capture and the exit hook against a real CPython embedded
 // in the test process (libpython loaded with dlopen, as a preload would find it).
-#include "preload/python_exit.h"
-#include "preload/python_frames.h"
+#include "preload/python/exit_hook.h"
+#include "preload/python/frames.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>

@@ -1,10 +1,10 @@
 // Bridges the stack table to the CPython frame reader (python_frames).
-#include "preload/python_stack.h"
+#include "preload/python/stack.h"
 
 #include <cstring>
 
 #include "preload/arena.h"
-#include "preload/python_frames.h"
+#include "preload/python/frames.h"
 
 namespace fdtrack {
 

@@ -1,6 +1,6 @@
 // Reads the calling thread's CPython stack from inside an fd hook, without the
 // GIL, by following the interpreter's own frame structures at offsets taken
-// from a per-version layout table.
+// from a per-version layout (layout.h), on CPython 3.8 to 3.14.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +10,8 @@ namespace fdtrack::python {
 
 // Finds a supported CPython in the process and picks its layout. Called once,
 // from the library constructor (dlsym is safe there). False when the process
-// runs no CPython or one whose layout we do not know (then says so once).
+// runs no CPython or one whose layout we do not know (then says so once on
+// stderr: native frames are still recorded; a layout is never guessed).
 bool init();
 
 // True after a successful init().
@@ -44,9 +45,5 @@ bool describe(const FrameKey& key, char* file, size_t file_cap, char* function, 
 // read. Py_FinalizeEx later frees daemon threads' states and frame stacks
 // while those threads may sit in a hook; this waits for walks in progress.
 void only_this_thread_from_now_on();
-
-// Where _PyRuntime keeps the list of C audit hooks (a _Py_AuditHookEntry*),
-// for python_exit; null when inactive.
-void** audit_hook_list();
 
 }  // namespace fdtrack::python

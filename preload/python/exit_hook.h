@@ -5,8 +5,8 @@
 
 namespace fdtrack::python {
 
-// Call from the library constructor, before main (so before Py_Initialize),
-// after python::init(). In a supported CPython, registers a C audit hook
+// Call from the library constructor, before main (so before Py_Initialize).
+// In CPython 3.8 or later, registers a C audit hook
 // that, once the main program starts (the "cpython.run_*" events), registers
 // an atexit handler calling `callback` with the GIL held. Python atexit
 // handlers run LIFO, so ours, registered before any of the program's, runs

@@ -1,16 +1,18 @@
 // Runs a callback when a CPython program begins to shut down, from a Python
 // atexit handler: before finalization closes the files and sockets the
-// program leaked, so an exit report still sees them.
+// program leaked, so an exit report still sees them. Works on 3.8 and later
+// (PEP 578 audit hooks), whether or not fdtrack reads that version's frames.
 //
 // Every C-API function is found with dlsym: the library must load in any
 // process, so it cannot link libpython. Apart from the stable API, it needs to
-// know where _PyRuntime keeps the audit hooks (see unlink_audit_hook), so it
-// runs only on the versions python_frames has a layout for.
-#include "preload/python_exit.h"
-
-#include "preload/python_frames.h"
+// know where _PyRuntime keeps the audit hooks (see unlink_audit_hook); rather
+// than a per-version offset, it finds the word that PySys_AddAuditHook set.
+#include "preload/python/exit_hook.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cstring>
@@ -91,7 +93,7 @@ bool is_main_program_start(const char* event) {
     return false;
 }
 
-// _Py_AuditHookEntry, unchanged from 3.8 to 3.13.
+// _Py_AuditHookEntry, unchanged from 3.8 to 3.14.
 struct AuditHookEntry {
     AuditHookEntry* next;
     AuditHook hook;
@@ -100,6 +102,39 @@ struct AuditHookEntry {
 
 int on_audit(const char* event, PyObject*, void*);
 
+// The head of _PyRuntime's audit hook list; null when it was not found.
+AuditHookEntry** g_hook_list = nullptr;
+
+// Adds on_audit with PySys_AddAuditHook and finds the list's head: the one
+// word of _PyRuntime that went from null to an entry whose hook is ours.
+// Only words the call changed are followed, so nothing unknown is read.
+void add_audit_hook_and_find_list() {
+    void* runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+    Dl_info info;
+    void* symbol = nullptr;  // the ElfW(Sym) of _PyRuntime, whose size we need
+    size_t words = 0;
+    if (runtime && dladdr1(runtime, &info, &symbol, RTLD_DL_SYMENT) && symbol)
+        words = static_cast<const ElfW(Sym)*>(symbol)->st_size / sizeof(uintptr_t);
+    size_t bytes = words * sizeof(uintptr_t);
+    void* copy = bytes ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
+    if (copy != MAP_FAILED) std::memcpy(copy, runtime, bytes);
+
+    // Documented as safe before Py_Initialize: _PyRuntimeState_Init keeps
+    // the hook list it finds.
+    if (api.add_audit_hook(on_audit, nullptr) != 0 || copy == MAP_FAILED) {
+        if (copy != MAP_FAILED) munmap(copy, bytes);
+        return;
+    }
+    auto* before = static_cast<const uintptr_t*>(copy);
+    auto* now = static_cast<uintptr_t*>(runtime);
+    for (size_t i = 0; i < words && !g_hook_list; ++i) {
+        if (before[i] != 0 || !now[i]) continue;
+        auto* entry = reinterpret_cast<AuditHookEntry*>(now[i]);
+        if (entry->hook == on_audit) g_hook_list = reinterpret_cast<AuditHookEntry**>(now + i);
+    }
+    munmap(copy, bytes);
+}
+
 // Our hook's entry was allocated before Py_Initialize picked the allocators;
 // with the debug ones (-X dev, PYTHONMALLOC=debug) the free in
 // _PySys_ClearAuditHooks aborts the process ("bad ID"). So once the hook has
@@ -107,8 +142,7 @@ int on_audit(const char* event, PyObject*, void*);
 // The entry itself is leaked: the caller is iterating the list and is about to
 // read its `next`.
 void unlink_audit_hook() {
-    auto** link = reinterpret_cast<AuditHookEntry**>(audit_hook_list());
-    for (; link && *link; link = &(*link)->next) {
+    for (AuditHookEntry** link = g_hook_list; link && *link; link = &(*link)->next) {
         if ((*link)->hook == on_audit) {
             *link = (*link)->next;
             return;
@@ -137,7 +171,7 @@ int on_audit(const char* event, PyObject*, void*) {
 }  // namespace
 
 void install_exit_hook(void (*callback)()) {
-    if (!callback || exit_callback || !audit_hook_list()) return;
+    if (!callback || exit_callback) return;
     bool found = resolve(api.is_initialized, "Py_IsInitialized") && resolve(api.add_audit_hook, "PySys_AddAuditHook") &&
                  resolve(api.import_module, "PyImport_ImportModule") &&
                  resolve(api.get_attr, "PyObject_GetAttrString") && resolve(api.new_function, "PyCFunction_NewEx") &&
@@ -148,9 +182,7 @@ void install_exit_hook(void (*callback)()) {
     // GIL, which we do not hold; the run events have passed by then anyway.
     if (!found || !api.none || api.is_initialized()) return;
     exit_callback = callback;
-    // Documented as safe before Py_Initialize: _PyRuntimeState_Init keeps
-    // the hook list it finds.
-    api.add_audit_hook(on_audit, nullptr);
+    add_audit_hook_and_find_list();
 }
 
 }  // namespace fdtrack::python
