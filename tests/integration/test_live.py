@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, LIBRARY, _environment, load_report
+from conftest import CLI, LIBRARY, _environment, check_well_formed, load_report
 
 EXIT_EXPECTED = 7
 HERE = Path(__file__).resolve().parent
 PYTHON_DIR = HERE / "python_live"
-TRIGGERS = {"exit", "signal", "emfile", "threshold", "api"}
-ORIGINS = {"tracked", "inherited", "unknown"}
-KINDS = {"file", "dir", "pipe", "fifo", "socket", "epoll", "eventfd", "timerfd", "signalfd", "inotify", "memfd",
-         "pidfd", "chr", "other"}
 
 
 def own_fd_floor(rlimit):
@@ -146,38 +142,6 @@ def dump_json(pid):
     check_well_formed(data)
     assert data["pid"] == pid
     return data
-
-
-def check_well_formed(data, where=""):
-    """The fdtrack/1 schema and its invariants: every fd's site is listed,
-    and each site's count is the number of fds pointing at it."""
-    assert data["schema"] == "fdtrack/1", where
-    assert isinstance(data["pid"], int) and data["pid"] > 0, where
-    assert data["trigger"] in TRIGGERS, where
-    assert isinstance(data["argv"], list) and isinstance(data["program"], str), where
-    assert isinstance(data["rlimit_nofile"], int) and data["rlimit_nofile"] > 0, where
-    assert data["open_count"] == len(data["fds"]), where
-    numbers = [entry["fd"] for entry in data["fds"]]
-    assert len(numbers) == len(set(numbers)), f"{where}: an fd listed twice"
-    sites = {site["id"]: site for site in data["sites"]}
-    assert len(sites) == len(data["sites"]), f"{where}: a site id used twice"
-    pointing = {}
-    for entry in data["fds"]:
-        assert entry["origin"] in ORIGINS and entry["kind"] in KINDS, f"{where}: {entry}"
-        assert isinstance(entry["target"], str), f"{where}: {entry}"
-        # An fd created while the snapshot runs must not be younger than zero.
-        assert entry["age_s"] >= 0, f"{where}: negative age: {entry}"
-        if entry["origin"] == "tracked":
-            assert entry["site"] in sites, f"{where}: fd {entry['fd']} points at missing site {entry['site']}"
-            assert entry["call"] == sites[entry["site"]]["call"], f"{where}: {entry}"
-            pointing[entry["site"]] = pointing.get(entry["site"], 0) + 1
-        else:
-            assert entry.get("site") is None, f"{where}: {entry}"
-    for site in data["sites"]:
-        assert site["count"] == pointing.get(site["id"], 0), f"{where}: site {site['id']} count {site['count']}"
-        assert site["frames"] or site["python"], f"{where}: site {site['id']} without a stack"
-        for frame in site["frames"]:
-            assert frame["module"] and frame["address"].startswith("0x"), f"{where}: {frame}"
 
 
 def listed_fds(text):
