@@ -1,5 +1,6 @@
-"""Shared machinery of the integration tests: build the C test programs, run
-any command under fdtrack, and read the JSON reports it leaves.
+"""Shared machinery of the integration tests: build the C test programs, list
+the Python interpreters, run any command under fdtrack, and read the JSON
+reports it leaves.
 
 Tests find expected lines by the markers in the C sources, never by number:
 `/* LEAK: name */` marks the line whose fds must be reported as leaked, and
@@ -7,11 +8,13 @@ Tests find expected lines by the markers in the C sources, never by number:
 """
 
 import dataclasses
+import functools
 import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,6 +28,10 @@ CLI = BUILD_DIR / "fdtrack"
 C_DIR = HERE / "c"
 
 MARKER = re.compile(r"/\*\s*(LEAK|CLOSED|BAD|OPENED)\s*:\s*([\w.+-]+)\s*\*/")
+
+# The interpreter list is shared with bench/python_bench.py.
+sys.path.append(str(SOURCE_DIR / "bench"))
+import pythons  # noqa: E402
 
 
 # ---- reports ------------------------------------------------------------------
@@ -311,6 +318,23 @@ class CompilerCache:
 
 def pytest_report_header(config):
     return f"fdtrack build dir: {BUILD_DIR}"
+
+
+@functools.cache
+def _interpreters():
+    return pythons.interpreters()
+
+
+def pytest_generate_tests(metafunc):
+    """A test that takes `interpreter` (a pythons.Interpreter) runs once per
+    CPython found, with ids like py3.12.1 and debian-3.11.2; an expected minor
+    version that is not installed is a skip that says where it was looked for."""
+    if "interpreter" in metafunc.fixturenames:
+        metafunc.parametrize("interpreter", [
+            pytest.param(found, id=found.name,
+                         marks=() if found.found else pytest.mark.skip(reason=f"no interpreter at {found.path}"))
+            for found in _interpreters()
+        ])
 
 
 @pytest.fixture(scope="session")
