@@ -2,9 +2,10 @@
 the Python interpreters, run any command under fdtrack, and read the JSON
 reports it leaves.
 
-Tests find expected lines by the markers in the C sources, never by number:
-`/* LEAK: name */` marks the line whose fds must be reported as leaked, and
-`/* CLOSED: name */` one whose fds were closed again and must not be.
+Tests find expected lines by the markers in the sources, never by number:
+`/* LEAK: name */` (`# LEAK: name` in Python) marks the line whose fds must be
+reported as leaked, and `/* CLOSED: name */` one whose fds were closed again
+and must not be.
 """
 
 import dataclasses
@@ -28,6 +29,7 @@ CLI = BUILD_DIR / "fdtrack"
 C_DIR = HERE / "c"
 
 MARKER = re.compile(r"/\*\s*(LEAK|CLOSED|BAD|OPENED)\s*:\s*([\w.+-]+)\s*\*/")
+PY_MARKER = re.compile(r"#\s*(LEAK|CLOSED)\s*:\s*([\w.+-]+)")
 
 # The interpreter list is shared with bench/python_bench.py.
 sys.path.append(str(SOURCE_DIR / "bench"))
@@ -280,12 +282,21 @@ class CProgram:
 
     def markers(self, kind):
         """name -> lines of every `/* KIND: name */` marker in the source."""
-        found = {}
-        for number, text in enumerate(self.source.read_text().splitlines(), start=1):
-            for match in MARKER.finditer(text):
-                if match.group(1) == kind:
-                    found.setdefault(match.group(2), []).append(number)
-        return found
+        return _markers(self.source, MARKER, kind)
+
+
+def _markers(path, pattern, kind):
+    found = {}
+    for number, text in enumerate(Path(path).read_text().splitlines(), start=1):
+        for match in pattern.finditer(text):
+            if match.group(1) == kind:
+                found.setdefault(match.group(2), []).append(number)
+    return found
+
+
+def python_markers(path, kind):
+    """name -> lines of every `# KIND: name` marker in the Python file `path`."""
+    return _markers(path, PY_MARKER, kind)
 
 
 class CompilerCache:
