@@ -449,8 +449,12 @@ def test_dump_of_an_exec_child_that_is_not_followed(live):
 def test_dump_of_a_followed_exec_child(live):
     proc = live(["sh", "-c", "sleep 30 & echo $!; wait"], env={"FDTRACK_FOLLOW_CHILDREN": "1"})
     child = int(proc.readline())
+    # comm changes at exec, before the library's constructor has started the
+    # dump thread in the new image: until then the CLI is rightly refused.
     deadline = time.monotonic() + 5
-    while "sleep" not in Path(f"/proc/{child}/comm").read_text() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if "sleep" in Path(f"/proc/{child}/comm").read_text() and cli("dump", child, "--json").returncode == 0:
+            break
         time.sleep(0.02)
     assert dump_json(child)["program"].endswith("sleep")
 
