@@ -115,12 +115,13 @@ bool tracking() {
     return decide();
 }
 
-void record_fd(const char* call, int fd, bool held_by_stream) {
+void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
     Reentry own;  // libunwind opens a pipe on first use: that one is ours
+    if (*stack == kStackNotCaptured) *stack = capture_stack();
     FdInfo info;
     info.origin = Origin::tracked;
     info.call = call;
-    info.stack = capture_stack();
+    info.stack = *stack;
     info.tid = current_tid();
     info.created_ns = monotonic_ns();
     memcpy(info.thread, current_thread_name(), sizeof info.thread);

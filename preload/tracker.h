@@ -5,6 +5,8 @@
 
 #include <errno.h>
 
+#include <cstdint>
+
 #include "preload/native_stack.h"
 #include "preload/registry.h"
 #include "preload/thread_state.h"
@@ -19,8 +21,14 @@ bool tracking();
 // (a wrapper script exec'ing python), or children followed on request.
 bool exec_stays_tracked();
 
-// Records `fd` as created by `call` on this thread, with its stacks.
-void record_fd(const char* call, int fd, bool held_by_stream);
+// The stack of a hooked call not captured yet.
+inline constexpr uint32_t kStackNotCaptured = UINT32_MAX;
+
+// Records `fd` as created by `call` on this thread, with its stacks. `stack`
+// is the hooked call's interned stack: captured here when it is still
+// kStackNotCaptured, then reused, so the fds one call creates (a pipe's two
+// ends, the fds of an SCM_RIGHTS message) cost one capture.
+void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack);
 // Moves an fd that fdtrack itself created above the program's range and
 // hides it from the program and the report. Returns the fd to use.
 int adopt_own_fd(int fd);
@@ -73,7 +81,7 @@ public:
         if (!active_ && !own_) return fd;
         int saved = errno;
         if (active_) {
-            if (fd >= 0) record_fd(call, fd, held_by_stream);
+            if (fd >= 0) record_fd(call, fd, held_by_stream, &stack_);
             else call_failed(saved);
         } else if (fd >= 0 && movable) {
             fd = adopt_own_fd(fd);
@@ -108,6 +116,7 @@ public:
 private:
     bool active_ = false;
     bool own_ = false;
+    uint32_t stack_ = kStackNotCaptured;  // one call, one stack, however many fds it creates
     FdInfo before_close_;
 };
 
