@@ -5,11 +5,16 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fdtrack {
 
 inline constexpr const char* kSchema = "fdtrack/1";
+
+// The values of FdEntry::at_exit.
+inline constexpr std::string_view kNeverClosed = "never_closed";
+inline constexpr std::string_view kHeldUntilExit = "held_until_exit";
 
 struct NativeFrame {
     std::string function;  // demangled; empty when unknown
@@ -49,6 +54,10 @@ struct FdEntry {
     std::string thread;
     std::optional<int> site;  // set when origin == "tracked"
     bool suppressed = false;
+    // Exit reports of CPython programs only, taken as the interpreter begins to
+    // shut down: "held_until_exit" when shutdown then closed it (an object still
+    // referenced at exit), "never_closed" when it stayed open; empty: unknown.
+    std::string at_exit;
 };
 
 struct BadClose {
@@ -68,6 +77,8 @@ struct Report {
     std::string time;     // ISO 8601 UTC
     uint64_t rlimit_nofile = 0;
     int open_count = 0;
+    // The directories whose code is the user's (--user-paths); empty: guessed.
+    std::vector<std::string> user_paths;
     std::vector<FdEntry> fds;
     std::vector<Site> sites;
     std::vector<BadClose> bad_closes;

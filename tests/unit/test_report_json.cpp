@@ -21,13 +21,16 @@ Report sample_report() {
     report.time = "2026-11-26T22:31:05Z";
     report.rlimit_nofile = UINT64_MAX;  // RLIM_INFINITY must survive
     report.open_count = 6;
+    report.user_paths = {"/srv/app", "/opt/lib:odd"};
 
-    report.fds.push_back({0, "inherited", "", "chr", "/dev/pts/0", "", false, false, 0, 0, "", std::nullopt, false});
+    report.fds.push_back(
+        {0, "inherited", "", "chr", "/dev/pts/0", "", false, false, 0, 0, "", std::nullopt, false, ""});
     report.fds.push_back({7, "tracked", "openat", "file", "/etc/hostname", "", true, false, 12.5, 4321, "MainThread",
-                          3, false});
+                          3, false, std::string(kHeldUntilExit)});
     report.fds.push_back({8, "tracked", "socket", "socket", "tcp 127.0.0.1:5000 -> 127.0.0.1:40474", "CLOSE_WAIT",
-                          true, true, 0.1234567890123, 4322, "worker-1", 4, true});
-    report.fds.push_back({9, "unknown", "", "pipe", "pipe:[1234]", "", false, false, 0, 0, "", std::nullopt, false});
+                          true, true, 0.1234567890123, 4322, "worker-1", 4, true, std::string(kNeverClosed)});
+    report.fds.push_back(
+        {9, "unknown", "", "pipe", "pipe:[1234]", "", false, false, 0, 0, "", std::nullopt, false, ""});
 
     Site site;
     site.id = 3;
@@ -66,6 +69,10 @@ TEST(ReportJson, RoundTripIsLossless) {
     EXPECT_TRUE(read.fds[2].nonblock);
     EXPECT_TRUE(read.fds[2].suppressed);
     EXPECT_DOUBLE_EQ(read.fds[2].age_s, 0.1234567890123);
+    EXPECT_EQ(read.fds[0].at_exit, "");
+    EXPECT_EQ(read.fds[1].at_exit, "held_until_exit");
+    EXPECT_EQ(read.fds[2].at_exit, "never_closed");
+    EXPECT_EQ(read.user_paths, original.user_paths);
     ASSERT_EQ(read.sites.size(), 2u);
     EXPECT_EQ(read.sites[0].frames[0].address, 0x55d0c2a1b2c3u);
     EXPECT_EQ(read.sites[0].frames[1].address, UINT64_MAX);
@@ -92,6 +99,21 @@ TEST(ReportJson, FollowsTheSpecShape) {
     EXPECT_EQ(j["sites"][0]["oldest_age_s"], 12.5);
     EXPECT_TRUE(j["sites"][0].contains("newest_age_s"));
     EXPECT_TRUE(j["bad_closes"][0]["opened_site"].is_null());
+    EXPECT_FALSE(j["fds"][0].contains("at_exit"));  // exit reports of CPython programs only
+    EXPECT_EQ(j["fds"][1]["at_exit"], "held_until_exit");
+    EXPECT_EQ(j["user_paths"], nlohmann::json({"/srv/app", "/opt/lib:odd"}));
+}
+
+TEST(ReportJson, OptionalKeysAreLeftOutWhenUnset) {
+    Report report = sample_report();
+    report.user_paths.clear();
+    for (FdEntry& fd : report.fds) fd.at_exit.clear();
+    auto j = nlohmann::json::parse(report_to_json(report));
+    EXPECT_FALSE(j.contains("user_paths"));
+    for (const auto& fd : j["fds"]) EXPECT_FALSE(fd.contains("at_exit")) << fd;
+    Report read = report_from_json(j.dump());
+    EXPECT_TRUE(read.user_paths.empty());
+    EXPECT_EQ(read.fds[1].at_exit, "") << "absent: unknown";
 }
 
 TEST(ReportJson, WritingNeverThrowsOnInvalidUtf8) {
@@ -202,6 +224,22 @@ TEST(ReportJson, RejectsAnUnknownOrigin) {
     auto j = sample_json();
     j["fds"][1]["origin"] = "borrowed";
     expect_error(j.dump(), "fds[1].origin");
+}
+
+TEST(ReportJson, RejectsAnUnknownExitState) {
+    auto j = sample_json();
+    j["fds"][1]["at_exit"] = "closed";
+    expect_error(j.dump(), "fds[1].at_exit: expected \"never_closed\" or \"held_until_exit\", found \"closed\"");
+    j["fds"][1]["at_exit"] = true;
+    expect_error(j.dump(), "fds[1].at_exit: expected a string, found boolean");
+}
+
+TEST(ReportJson, UserPathsMustBeStrings) {
+    auto j = sample_json();
+    j["user_paths"] = "/srv/app";
+    expect_error(j.dump(), "user_paths: expected an array, found string");
+    j["user_paths"] = {"/srv/app", 7};
+    expect_error(j.dump(), "user_paths[1]: expected a string, found number");
 }
 
 TEST(ReportJson, ToleratesExtraKeys) {
