@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "preload/config.h"
 #include "preload/dump.h"
 #include "preload/fd_describe.h"
 #include "preload/registry.h"
@@ -26,6 +27,7 @@
 #include "preload/thread_state.h"
 #include "preload/tracker.h"
 #include "report/report_text.h"
+#include "report/user_code.h"
 
 namespace fdtrack {
 namespace {
@@ -77,8 +79,9 @@ std::string describe(int fd, const FdInfo& info) {
     double age_s = double(monotonic_ns() - info.created_ns) / 1e9;  // before symbolising, which takes a while
     Symbolizer symbolizer;
     Site site = symbolize_site(info.stack, symbolizer);
+    std::vector<std::string> user_paths = split_user_paths(config().user_paths ? config().user_paths : "");
     std::string text = fmt::format("fd {} ({}) opened by {} at {}, {} ago on thread {}\n", fd, kind,
-                                   info.call ? info.call : "?", user_location(site), format_age(age_s),
+                                   info.call ? info.call : "?", user_location(site, user_paths), format_age(age_s),
                                    info.thread[0] ? info.thread : "?");
     return text + render_stacks(site, "    ", kFormatFrames);
 }

@@ -40,6 +40,17 @@ bool parse_int(const char* text, int64_t min, int64_t max, int64_t* out) {
     return true;
 }
 
+// A colon-separated list of absolute directories, empty entries allowed as
+// in PATH. Relative ones are refused: the program may change directory.
+bool parse_absolute_paths(const char* text) {
+    for (const char* entry = text; *entry;) {
+        if (*entry != ':' && *entry != '/') return false;
+        const char* end = strchrnul(entry, ':');
+        entry = *end ? end + 1 : end;
+    }
+    return true;
+}
+
 bool parse_bool(const char* text, bool* out) {
     if (!strcmp(text, "1") || !strcmp(text, "yes") || !strcmp(text, "true")) return *out = true, true;
     if (!strcmp(text, "0") || !strcmp(text, "no") || !strcmp(text, "false")) return *out = false, true;
@@ -64,6 +75,10 @@ void parse(Config& c) {
         else complain("FDTRACK_THRESHOLD", v, "a positive number of fds");
     }
     if (const char* v = getenv("FDTRACK_SUPPRESSIONS"); v && *v) c.suppressions = v;
+    if (const char* v = getenv("FDTRACK_USER_PATHS"); v && *v) {
+        if (parse_absolute_paths(v)) c.user_paths = v;
+        else complain("FDTRACK_USER_PATHS", v, "absolute directories separated by ':'");
+    }
     if (const char* v = getenv("FDTRACK_FOLLOW_CHILDREN")) {
         if (!parse_bool(v, &c.follow_children)) complain("FDTRACK_FOLLOW_CHILDREN", v, "1 or 0");
     }

@@ -12,6 +12,7 @@ struct Config {
     const char* output_dir = nullptr;     // FDTRACK_OUTPUT; nullptr = cwd if writable, else tmp
     int64_t threshold = -1;          // FDTRACK_THRESHOLD; -1 = 90% of the soft RLIMIT_NOFILE
     const char* suppressions = nullptr;   // FDTRACK_SUPPRESSIONS
+    const char* user_paths = nullptr;     // FDTRACK_USER_PATHS: "DIR:DIR", every entry absolute
     bool follow_children = false;    // FDTRACK_FOLLOW_CHILDREN=1
     bool python = true;              // FDTRACK_PYTHON=0 disables Python frames
     const char* exit_report = nullptr;    // FDTRACK_EXIT_REPORT: set by `fdtrack run`

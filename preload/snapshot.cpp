@@ -23,6 +23,7 @@
 #include "preload/symbolizer.h"
 #include "preload/thread_state.h"
 #include "report/suppressions.h"
+#include "report/user_code.h"
 
 namespace fdtrack {
 namespace {
@@ -192,6 +193,7 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
     report.rlimit_nofile = limit.rlim_cur;
+    if (config().user_paths) report.user_paths = split_user_paths(config().user_paths);
 
     int64_t now = monotonic_ns();
     FdDescriber describer;

@@ -95,7 +95,7 @@ std::string render_diff_text(const Report& older, const Report& newer, const std
     for (const SiteGrowth& growth : grown) {
         total += growth.new_count - growth.old_count;
         out += fmt::format("{:+} fds ({} -> {}) from {} ({})  [site {}]\n", growth.new_count - growth.old_count,
-                           growth.old_count, growth.new_count, user_location(growth.site), growth.site.call,
+                           growth.old_count, growth.new_count, user_location(growth.site, newer.user_paths), growth.site.call,
                            growth.site.id);
         out += render_stacks(growth.site, "  ", 6);
         out += '\n';

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 
 #include <fmt/format.h>
+
+#include "report/user_code.h"
 
 namespace fdtrack {
 
@@ -18,55 +21,6 @@ constexpr size_t kExampleFds = 5;
 std::string_view basename(std::string_view path) {
     size_t slash = path.rfind('/');
     return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-bool contains(std::string_view text, std::string_view part) {
-    return text.find(part) != std::string_view::npos;
-}
-
-// Code installed with Python is never where the user should look: the standard
-// library lives under .../lib/python3.X/, third-party packages under
-// site-packages (pip, venvs) or dist-packages (Debian); both fall under the
-// first test on Debian, but venvs and /usr/local builds only under the second.
-bool is_python_library_path(std::string_view path) {
-    return contains(path, "/lib/python3") || contains(path, "/site-packages/") ||
-           contains(path, "/dist-packages/");
-}
-
-bool is_user_python_frame(const PythonFrame& frame) {
-    if (frame.file.starts_with("<frozen")) return false;
-    return !frame.file.empty() && !is_python_library_path(frame.file);
-}
-
-// The runtime underneath every program: the fd was created on the user's
-// behalf by libc, the C++ runtime, the dynamic loader, the interpreter, or
-// our own hooks.
-bool is_runtime_module(std::string_view module) {
-    std::string_view name = basename(module);
-    static constexpr std::string_view kPrefixes[] = {
-        "libc.so", "libc-", "libpthread", "libdl", "librt", "ld-linux", "ld64.so",
-        "libstdc++", "libgcc_s", "libfdtrack", "libpython", "[vdso]",
-    };
-    for (std::string_view prefix : kPrefixes) {
-        if (name.starts_with(prefix)) return true;
-    }
-    // The interpreter executable: python, python3, python3.11, python3.11d...
-    if (name.starts_with("python") &&
-        name.substr(6).find_first_not_of("0123456789.dmu") == std::string_view::npos) {
-        return true;
-    }
-    return is_python_library_path(module);
-}
-
-// A system header's inline function compiled into the program (open() under
-// _FORTIFY_SOURCE comes from bits/fcntl2.h) is still libc's code.
-bool is_system_header(std::string_view file) {
-    return file.starts_with("/usr/include/");
-}
-
-bool is_user_native_frame(const NativeFrame& frame) {
-    if (frame.module.empty() && frame.function.empty()) return false;
-    return !is_runtime_module(frame.module) && !is_system_header(frame.file);
 }
 
 std::string python_location(const PythonFrame& frame) {
@@ -117,13 +71,14 @@ struct SiteGroup {
     std::vector<const FdEntry*> fds;
 };
 
-std::vector<SiteGroup> group_by_site(const Report& report) {
+// The groups of the counted fds that `keep` accepts (all when null).
+std::vector<SiteGroup> group_by_site(const Report& report, const std::function<bool(const FdEntry&)>& keep = {}) {
     std::map<int, const Site*> sites;
     for (const Site& site : report.sites) sites.emplace(site.id, &site);
 
     std::map<int, SiteGroup> groups;
     for (const FdEntry& fd : report.fds) {
-        if (!is_leak(fd)) continue;
+        if (!is_leak(fd) || (keep && !keep(fd))) continue;
         int id = fd.site.value_or(-1);
         SiteGroup& group = groups[id];
         group.site_id = id;
@@ -143,11 +98,11 @@ std::vector<SiteGroup> group_by_site(const Report& report) {
     return sorted;
 }
 
-std::string group_location(const SiteGroup& group) {
+std::string group_location(const SiteGroup& group, const std::vector<std::string>& user_paths) {
     if (!group.site) {
         return group.site_id < 0 ? "an unrecorded stack" : fmt::format("unknown site {}", group.site_id);
     }
-    return user_location(*group.site);
+    return user_location(*group.site, user_paths);
 }
 
 std::string group_call(const SiteGroup& group) {
@@ -161,11 +116,12 @@ std::string group_kinds(const SiteGroup& group) {
     return fmt::format("{}", fmt::join(kinds, ", "));
 }
 
-void render_group(std::string& out, const SiteGroup& group, bool exit_report) {
+void render_group(std::string& out, const SiteGroup& group, bool exit_report,
+                  const std::vector<std::string>& user_paths) {
     // "(openat, file)", but "(socket)" rather than "(socket, socket)".
     std::string call = group_call(group), kinds = group_kinds(group);
     out += fmt::format("{} {} from {} ({})", plural(group.fds.size(), "fd", "fds"), exit_report ? "leaked" : "open",
-                       group_location(group), call == kinds ? call : fmt::format("{}, {}", call, kinds));
+                       group_location(group, user_paths), call == kinds ? call : fmt::format("{}, {}", call, kinds));
     if (group.site_id >= 0) out += fmt::format("  [site {}]", group.site_id);
     out += '\n';
 
@@ -210,7 +166,7 @@ void render_bad_closes(std::string& out, const Report& report) {
     auto where = [&](const std::optional<int>& id) -> std::string {
         if (!id) return "?";
         auto it = sites.find(*id);
-        return it == sites.end() ? fmt::format("site {}", *id) : user_location(*it->second);
+        return it == sites.end() ? fmt::format("site {}", *id) : user_location(*it->second, report.user_paths);
     };
 
     out += fmt::format("{}:\n", plural(report.bad_closes.size(), "bad close", "bad closes"));
@@ -224,6 +180,45 @@ void render_bad_closes(std::string& out, const Report& report) {
         }
     }
     out += '\n';
+}
+
+// An exit report of a CPython program says of each leak whether interpreter
+// shutdown closed it afterwards. Leaks then show in sections, never closed
+// first: no exit path releases those, while the others were objects still
+// referenced at exit (a module-level pool, a cached loop).
+constexpr std::string_view kExitStates[] = {kNeverClosed, kHeldUntilExit, ""};
+
+bool has_exit_states(const Report& report) {
+    return std::any_of(report.fds.begin(), report.fds.end(),
+                       [](const FdEntry& fd) { return is_leak(fd) && !fd.at_exit.empty(); });
+}
+
+std::string_view exit_state_name(std::string_view at_exit) {
+    if (at_exit == kNeverClosed) return "never closed";
+    if (at_exit == kHeldUntilExit) return "held until exit";
+    return "not recorded";
+}
+
+std::string exit_state_title(std::string_view at_exit, size_t fds, size_t sites) {
+    std::string counted = fmt::format("{} from {}", plural(fds, "fd", "fds"), plural(sites, "site", "sites"));
+    if (at_exit == kNeverClosed) return fmt::format("Never closed: {}, still open after interpreter shutdown", counted);
+    if (at_exit == kHeldUntilExit) {
+        return fmt::format(
+            "Held until exit: {}, closed only by interpreter shutdown (objects still referenced at exit)", counted);
+    }
+    return fmt::format("Exit state not recorded: {}", counted);
+}
+
+// "2 never closed, 14 held until exit"
+std::string exit_state_counts(const Report& report) {
+    std::vector<std::string> parts;
+    for (std::string_view at_exit : kExitStates) {
+        size_t n = std::count_if(report.fds.begin(), report.fds.end(),
+                                 [&](const FdEntry& fd) { return is_leak(fd) && fd.at_exit == at_exit; });
+        if (n == 0) continue;
+        parts.push_back(fmt::format("{} {}", n, exit_state_name(at_exit)));
+    }
+    return fmt::format("{}", fmt::join(parts, ", "));
 }
 
 // Everything listed in the report that is not counted: suppressed leaks, the
@@ -252,6 +247,44 @@ void render_uncounted(std::string& out, const Report& report) {
     if (!parts.empty()) out += fmt::format("Not counted: {}\n", fmt::join(parts, "; "));
 }
 
+// One line of a native stack: a frame, or a run of the interpreter's own
+// frames folded into one.
+struct StackRow {
+    size_t first = 0;
+    size_t count = 1;
+};
+
+// Under a site with Python frames, the interpreter's native frames
+// (_PyEval_EvalFrameDefault, _PyObject_MakeTpCall...: some 30 under every
+// pytest leak) only say "Python called this", which the Python stack says
+// better. Runs of two or more fold into one line; extension modules and other
+// libraries keep theirs, and the JSON keeps every frame.
+std::vector<StackRow> native_rows(const Site& site) {
+    std::vector<StackRow> rows;
+    bool fold = !site.python.empty();
+    for (size_t i = 0; i < site.frames.size();) {
+        size_t end = i + 1;
+        if (fold && is_interpreter_module(site.frames[i].module)) {
+            while (end < site.frames.size() && is_interpreter_module(site.frames[end].module)) ++end;
+            if (end - i < 2) end = i + 1;
+        }
+        rows.push_back({i, end - i});
+        i = end;
+    }
+    return rows;
+}
+
+// "libpython3.11.so.1.0", or "python3.11, libpython3.11.so.1.0" for a run
+// that crosses from one into the other.
+std::string modules_of(const Site& site, const StackRow& row) {
+    std::vector<std::string_view> names;
+    for (size_t i = row.first; i < row.first + row.count; ++i) {
+        std::string_view name = basename(site.frames[i].module);
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+    return fmt::format("{}", fmt::join(names, ", "));
+}
+
 }  // namespace
 
 std::string format_age(double seconds) {
@@ -262,16 +295,10 @@ std::string format_age(double seconds) {
     return fmt::format("{}h{:02}m", whole / 3600, whole / 60 % 60);
 }
 
-std::string user_location(const Site& site) {
-    for (const PythonFrame& frame : site.python) {
-        if (is_user_python_frame(frame)) return python_location(frame);
-    }
-    for (const NativeFrame& frame : site.frames) {
-        if (is_user_native_frame(frame)) return native_location(frame);
-    }
-    // Nothing of the user's own: the innermost frame is still better than nothing.
-    if (!site.python.empty()) return python_location(site.python.front());
-    if (!site.frames.empty()) return native_location(site.frames.front());
+std::string user_location(const Site& site, const std::vector<std::string>& user_paths) {
+    UserFrame frame = user_frame(site, user_paths);
+    if (frame.python) return python_location(*frame.python);
+    if (frame.native) return native_location(*frame.native);
     return "an unknown location";
 }
 
@@ -291,7 +318,14 @@ std::string render_stacks(const Site& site, std::string_view indent, size_t max_
     if (!site.frames.empty()) {
         out += fmt::format("{}Native stack (innermost first):\n", indent);
         size_t number_width = fmt::formatted_size("{}", site.frames.size() - 1);
-        for (size_t i = 0; i < limit(site.frames.size()); ++i) {
+        std::vector<StackRow> rows = native_rows(site);
+        for (size_t r = 0; r < limit(rows.size()); ++r) {
+            if (rows[r].count > 1) {
+                out += fmt::format("{}  ... {} interpreter frames ({})\n", indent, rows[r].count,
+                                   modules_of(site, rows[r]));
+                continue;
+            }
+            size_t i = rows[r].first;
             const NativeFrame& frame = site.frames[i];
             out += fmt::format("{}  #{:<{}} 0x{:012x} {}", indent, i, number_width, frame.address,
                                frame.function.empty() ? "???" : frame.function);
@@ -303,8 +337,8 @@ std::string render_stacks(const Site& site, std::string_view indent, size_t max_
             }
             out += '\n';
         }
-        if (limit(site.frames.size()) < site.frames.size()) {
-            out += fmt::format("{}  ... {} more\n", indent, site.frames.size() - limit(site.frames.size()));
+        if (limit(rows.size()) < rows.size()) {
+            out += fmt::format("{}  ... {} more\n", indent, site.frames.size() - rows[limit(rows.size())].first);
         }
     }
     if (site.python.empty() && site.frames.empty()) out += fmt::format("{}(no stack recorded)\n", indent);
@@ -326,11 +360,27 @@ std::string render_text(const Report& report) {
                        plural(groups.size(), "site", "sites"));
     if (!report.argv.empty()) out += fmt::format("  command: {}\n", fmt::join(report.argv, " "));
     if (!report.time.empty()) out += fmt::format("  time:    {}\n", report.time);
+    if (!report.user_paths.empty()) out += fmt::format("  user code under: {}\n", fmt::join(report.user_paths, ":"));
     out += '\n';
 
-    for (const SiteGroup& group : groups) {
-        render_group(out, group, exit_report);
-        out += '\n';
+    auto render_groups = [&](const std::vector<SiteGroup>& section) {
+        for (const SiteGroup& group : section) {
+            render_group(out, group, exit_report, report.user_paths);
+            out += '\n';
+        }
+    };
+    bool by_exit_state = has_exit_states(report);
+    if (!by_exit_state) {
+        render_groups(groups);
+    } else {
+        for (std::string_view at_exit : kExitStates) {
+            auto section = group_by_site(report, [&](const FdEntry& fd) { return fd.at_exit == at_exit; });
+            if (section.empty()) continue;
+            size_t fds = 0;
+            for (const SiteGroup& group : section) fds += group.fds.size();
+            out += exit_state_title(at_exit, fds, section.size()) + "\n\n";
+            render_groups(section);
+        }
     }
     render_bad_closes(out, report);
     render_uncounted(out, report);
@@ -338,8 +388,10 @@ std::string render_text(const Report& report) {
     if (groups.empty()) {
         out += exit_report ? "No leaks.\n" : "No tracked fds open.\n";
     } else {
-        out += fmt::format("Summary: {} {} from {}; the biggest is {}.\n", plural(counted, "fd", "fds"),
-                           counted_word, plural(groups.size(), "site", "sites"), group_location(groups.front()));
+        std::string states = by_exit_state ? fmt::format(" ({})", exit_state_counts(report)) : "";
+        out += fmt::format("Summary: {} {} from {}{}; the biggest is {}.\n", plural(counted, "fd", "fds"),
+                           counted_word, plural(groups.size(), "site", "sites"), states,
+                           group_location(groups.front(), report.user_paths));
     }
     return out;
 }
@@ -352,7 +404,7 @@ std::string top_site_summary(const Report& report) {
     }
     const SiteGroup& top = groups.front();
     std::string line = fmt::format("fdtrack: {} open from {} ({})", plural(top.fds.size(), "fd", "fds"),
-                                   group_location(top), group_call(top));
+                                   group_location(top, report.user_paths), group_call(top));
     if (groups.size() > 1) {
         size_t rest = 0;
         for (size_t i = 1; i < groups.size(); ++i) rest += groups[i].fds.size();

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "report/report_text.h"
+#include "report/user_code.h"
 
 namespace fdtrack {
 
@@ -60,24 +61,6 @@ std::string escape_glob(std::string_view text) {
         out += c;
     }
     return out;
-}
-
-// A generated rule names the frame the text report points the user at
-// (user_location), so the user recognises it. Asking user_location about one
-// frame at a time finds that frame without a second opinion on whose code is
-// whose.
-template <typename Frame>
-const Frame* frame_named(const std::vector<Frame>& frames, const std::string& location) {
-    for (const Frame& frame : frames) {
-        Site alone;
-        if constexpr (std::is_same_v<Frame, PythonFrame>) {
-            alone.python = {frame};
-        } else {
-            alone.frames = {frame};
-        }
-        if (user_location(alone) == location) return &frame;
-    }
-    return nullptr;
 }
 
 struct LeakGroup {
@@ -251,14 +234,16 @@ std::vector<SuggestedRule> suggest_suppressions(const Report& report) {
             kinds.insert(fd->kind);
             targets.insert(fd->target);
         }
-        std::string location = group.site ? user_location(*group.site) : "an unrecorded stack";
+        std::string location = group.site ? user_location(*group.site, report.user_paths) : "an unrecorded stack";
 
         SuppressionRule rule;
         rule.name = fmt::format("{} leaked at {}", first.call.empty() ? "fd" : first.call, location);
         rule.call = escape_glob(group.site && !group.site->call.empty() ? group.site->call : first.call);
         if (kinds.size() == 1) rule.kind = escape_glob(first.kind);
-        const PythonFrame* python = group.site ? frame_named(group.site->python, location) : nullptr;
-        const NativeFrame* native = group.site && !python ? frame_named(group.site->frames, location) : nullptr;
+        // The frame the text report's headline names, so the user recognises the rule.
+        UserFrame named = group.site ? user_frame(*group.site, report.user_paths) : UserFrame{};
+        const PythonFrame* python = named.python;
+        const NativeFrame* native = named.native;
         if (python && !python->file.empty()) {
             rule.python = escape_glob(python->file);
         } else if (native && !native->function.empty()) {

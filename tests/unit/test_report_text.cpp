@@ -1,6 +1,8 @@
 // Tests of the text report: which frame is the user's own, how sites are
-// ordered, and what is counted as a leak.
+// ordered, what is counted as a leak, how stacks read and how exit states show.
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
 
 #include "report/report_text.h"
 
@@ -26,7 +28,7 @@ TEST(UserLocation, SkipsTheRuntimeUnderAPythonProgram) {
                    python("get", "/usr/lib/python3/dist-packages/requests/api.py", 73),
                    python("handle_image", "/srv/app/app.py", 42),
                    python("<module>", "/srv/app/main.py", 3)};
-    EXPECT_EQ(user_location(site), "app.py:42 in handle_image");
+    EXPECT_EQ(user_location(site, {}), "app.py:42 in handle_image");
 }
 
 TEST(UserLocation, SkipsLibcAndFdtrackInANativeProgram) {
@@ -36,7 +38,7 @@ TEST(UserLocation, SkipsLibcAndFdtrackInANativeProgram) {
                    native("std::basic_filebuf<char>::open", "/lib/x86_64-linux-gnu/libstdc++.so.6"),
                    native("leak_open", "/usr/local/bin/leaky", "/src/leaks.c", 34),
                    native("main", "/usr/local/bin/leaky", "/src/leaks.c", 50)};
-    EXPECT_EQ(user_location(site), "leaks.c:34 in leak_open");
+    EXPECT_EQ(user_location(site, {}), "leaks.c:34 in leak_open");
 }
 
 TEST(UserLocation, FallsBackToNativeWhenNoPythonFrameIsTheUsers) {
@@ -45,20 +47,103 @@ TEST(UserLocation, FallsBackToNativeWhenNoPythonFrameIsTheUsers) {
     site.frames = {native("open", "/lib/x86_64-linux-gnu/libc.so.6"),
                    native("PyRun_SimpleString", "/lib/x86_64-linux-gnu/libpython3.11.so.1.0"),
                    native("embed_main", "/opt/app/embedder")};
-    EXPECT_EQ(user_location(site), "embed_main in embedder");
+    EXPECT_EQ(user_location(site, {}), "embed_main in embedder");
 }
 
 TEST(UserLocation, CodeFromDashCIsTheUsers) {
     Site site;
     site.python = {python("<module>", "<string>", 1)};
-    EXPECT_EQ(user_location(site), "<string>:1 in <module>");
+    EXPECT_EQ(user_location(site, {}), "<string>:1 in <module>");
+}
+
+// The headline of a site with only these Python frames.
+std::string headline(std::vector<PythonFrame> stack, const std::vector<std::string>& user_paths = {}) {
+    Site site;
+    site.python = std::move(stack);
+    return user_location(site, user_paths);
+}
+
+// Under gunicorn every site's headline used to be "gunicorn:8 in <module>".
+TEST(UserLocation, SkipsAConsoleScriptLauncher) {
+    const std::string packages = "/srv/venv/lib/python3.11/site-packages/";
+    PythonFrame sync = python("handle_request", packages + "gunicorn/workers/sync.py", 136),
+                base = python("run", packages + "gunicorn/app/base.py", 72),
+                launcher = python("<module>", "/srv/venv/bin/gunicorn", 8);
+    EXPECT_EQ(headline({python("socket.__init__", "/usr/lib/python3.11/socket.py", 232),
+                        python("connect", "/srv/app/db.py", 17), sync, base, launcher}),
+              "db.py:17 in connect");
+    // gunicorn's own fds: its innermost frame says more than the launcher.
+    EXPECT_EQ(headline({sync, base, launcher}), "sync.py:136 in handle_request");
+}
+
+TEST(UserLocation, ALauncherBeatsTheStandardLibraryAndOnlyItsModuleCodeIsOne) {
+    EXPECT_EQ(headline({python("socket.__init__", "/usr/lib/python3.11/socket.py", 232),
+                        python("<module>", "/home/me/.local/bin/fetch", 5)}),
+              "fetch:5 in <module>");
+    // A function in the user's own ~/bin script is the user's code.
+    EXPECT_EQ(headline({python("get", "/usr/lib/python3/dist-packages/requests/api.py", 73),
+                        python("fetch_all", "/home/me/bin/tool.py", 12),
+                        python("<module>", "/home/me/bin/tool.py", 30)}),
+              "tool.py:12 in fetch_all");
+}
+
+TEST(UserLocation, SkipsFrozenModulesRunpyAndImportlib) {
+    std::vector<PythonFrame> stack = {python("open", "/usr/lib/python3.11/tempfile.py", 357),
+                                      python("<module>", "/srv/app/config.py", 4),
+                                      python("_call_with_frames_removed", "<frozen importlib._bootstrap>", 241),
+                                      python("import_module", "/usr/lib/python3.11/importlib/__init__.py", 126),
+                                      python("_run_code", "<frozen runpy>", 88),
+                                      python("_run_module_as_main", "/usr/lib/python3.11/runpy.py", 198)};
+    EXPECT_EQ(headline(stack), "config.py:4 in <module>");
+    stack.erase(stack.begin() + 1);
+    EXPECT_EQ(headline(stack), "tempfile.py:357 in open") << "no user frame: the innermost";
+}
+
+TEST(UserLocation, GeneratedCodeLosesToARealFile) {
+    // A dataclass __init__ (exec'd as <string>) calling the user's factory.
+    EXPECT_EQ(headline({python("<lambda>", "<string>", 3), python("load", "/srv/app/models.py", 40)}),
+              "models.py:40 in load");
+}
+
+TEST(UserLocation, StandardLibraryIsJudgedByWholeDirectories) {
+    EXPECT_EQ(headline({python("open", "/usr/lib64/python3.11/tempfile.py", 357),
+                        python("fetch", "/home/me/lib/python3-tools/fetch.py", 9)}),
+              "fetch.py:9 in fetch");
+    EXPECT_EQ(headline({python("open", "/opt/py/lib/python311.zip/tempfile.py", 357),
+                        python("copy", "/opt/py/lib/python3.13t/shutil.py", 20),
+                        python("main", "/srv/app/main.py", 3)}),
+              "main.py:3 in main");
+}
+
+TEST(UserLocation, UserPathsSayExactlyWhichCodeIsTheUsers) {
+    const std::string mylib = "/srv/venv/lib/python3.11/site-packages/mylib";
+    std::vector<PythonFrame> stack = {python("connect", mylib + "/db.py", 17), python("handle", "/srv/app/app.py", 42),
+                                      python("<module>", "/srv/venv/bin/serve", 8)};
+    EXPECT_EQ(headline(stack), "app.py:42 in handle");
+    EXPECT_EQ(headline(stack, {mylib}), "db.py:17 in connect") << "even inside site-packages";
+    EXPECT_EQ(headline(stack, {"/srv/venv/bin/"}), "serve:8 in <module>") << "even a launcher";
+    EXPECT_EQ(headline(stack, {"/opt/elsewhere", "/srv/app"}), "app.py:42 in handle");
+    // A prefix is a directory, not a string prefix.
+    EXPECT_EQ(headline(stack, {"/srv/ap"}), "app.py:42 in handle") << "no frame listed: the best guess";
+    stack.push_back(python("main", "/srv/application/main.py", 3));
+    EXPECT_EQ(headline(stack, {"/srv/application"}), "main.py:3 in main");
+}
+
+TEST(UserLocation, UserPathsCoverNativeFramesByFileOrModule) {
+    Site site;
+    site.frames = {native("open64", "/lib/x86_64-linux-gnu/libc.so.6"),
+                   native("sqlite3_open", "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0"),
+                   native("open_db", "/srv/app/bin/app", "/build/src/db.c", 12)};
+    EXPECT_EQ(user_location(site, {}), "sqlite3_open in libsqlite3.so.0") << "fdtrack's guess";
+    EXPECT_EQ(user_location(site, {"/srv/app"}), "db.c:12 in open_db") << "by module";
+    EXPECT_EQ(user_location(site, {"/build/src"}), "db.c:12 in open_db") << "by source file";
 }
 
 TEST(UserLocation, InnermostFrameWhenNothingIsTheUsers) {
     Site site;
     site.frames = {native("", "/lib/x86_64-linux-gnu/libc.so.6"), native("__libc_start_main", "/lib/libc.so.6")};
-    EXPECT_EQ(user_location(site), "0x1000 in libc.so.6");
-    EXPECT_EQ(user_location(Site{}), "an unknown location");
+    EXPECT_EQ(user_location(site, {}), "0x1000 in libc.so.6");
+    EXPECT_EQ(user_location(Site{}, {}), "an unknown location");
 }
 
 FdEntry tracked(int fd, int site, std::string target, double age = 1.0) {
@@ -190,6 +275,152 @@ TEST(RenderText, ListsBadCloses) {
     EXPECT_NE(text.find("fd 9 closed twice at leaks.c:30 in leak_three; closed before at leaks.c:50 in leak_five"),
               std::string::npos)
         << text;
+}
+
+// One Python site with leaks at two Python lines of the user's: the report's
+// user_paths decide which one every place of the text names.
+Report python_report() {
+    Report report;
+    report.pid = 9;
+    report.trigger = "exit";
+    Site site;
+    site.id = 1;
+    site.call = "pipe2";
+    site.python = {python("make", "/srv/venv/lib/python3.11/site-packages/mylib/pool.py", 5),
+                   python("start", "/srv/app/app.py", 7)};
+    site.frames = {native("os_pipe", "/usr/bin/python3.11")};
+    report.sites = {site};
+    report.fds = {tracked(3, 1, "pipe:[1]"), tracked(4, 1, "pipe:[1]")};
+    report.bad_closes.push_back({3, "double_close", 1, 1, std::nullopt});
+    return report;
+}
+
+TEST(RenderText, EveryPlaceNamesTheFrameUnderTheReportsUserPaths) {
+    Report report = python_report();
+    std::string guessed = render_text(report);
+    EXPECT_NE(guessed.find("2 fds leaked from app.py:7 in start (pipe2, file)"), std::string::npos) << guessed;
+    EXPECT_EQ(guessed.find("user code under"), std::string::npos) << guessed;
+
+    report.user_paths = {"/srv/venv/lib/python3.11/site-packages/mylib"};
+    std::string text = render_text(report);
+    EXPECT_NE(text.find("  user code under: /srv/venv/lib/python3.11/site-packages/mylib\n"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("2 fds leaked from pool.py:5 in make (pipe2, file)"), std::string::npos) << text;
+    EXPECT_NE(text.find("fd 3 closed twice at pool.py:5 in make"), std::string::npos) << text;
+    EXPECT_NE(text.find("the biggest is pool.py:5 in make."), std::string::npos) << text;
+    EXPECT_EQ(text.find("app.py:7 in start"), std::string::npos) << text;
+    EXPECT_EQ(top_site_summary(report), "fdtrack: 2 fds open from pool.py:5 in make (pipe2)");
+}
+
+// A native stack as pyenv's CPython 3.11 (libpython3.11.so) records it under
+// socket.socket(): the extension module, 15 interpreter frames, libc, _start.
+Site socket_site(std::string interpreter) {
+    Site site;
+    site.id = 1;
+    site.call = "socket";
+    site.python = {python("socket.__init__", "/usr/lib/python3.11/socket.py", 232)};
+    const std::string extension = "/opt/py/lib/python3.11/lib-dynload/_socket.cpython-311-x86_64-linux-gnu.so";
+    site.frames = {native("sock_initobj_impl", extension, "Modules/socketmodule.c", 5366),
+                   native("sock_initobj", extension)};
+    for (int i = 0; i < 15; ++i) site.frames.push_back(native(fmt::format("_PyEval_Frame{}", i), interpreter));
+    site.frames.push_back(native("__libc_start_main", "/lib/x86_64-linux-gnu/libc.so.6"));
+    site.frames.push_back(native("_start", "/opt/py/bin/python3.11"));
+    return site;
+}
+
+TEST(RenderStacks, FoldsTheInterpretersFramesUnderAPythonSite) {
+    std::string text = render_stacks(socket_site("/opt/py/lib/libpython3.11.so.1.0"), "");
+    EXPECT_NE(text.find("  ... 15 interpreter frames (libpython3.11.so.1.0)\n"), std::string::npos) << text;
+    EXPECT_EQ(text.find("_PyEval_Frame"), std::string::npos) << text;
+    // Extension modules and other libraries stay, and keep their numbers.
+    EXPECT_NE(text.find("#0  0x000000001000 sock_initobj_impl (Modules/socketmodule.c:5366)"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("#1  0x000000001000 sock_initobj (in /opt/py/lib/python3.11/lib-dynload/"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("#17 0x000000001000 __libc_start_main"), std::string::npos) << text;
+    // One interpreter frame alone says more than a fold line would.
+    EXPECT_NE(text.find("#18 0x000000001000 _start (in /opt/py/bin/python3.11)"), std::string::npos) << text;
+}
+
+TEST(RenderStacks, FoldsAStaticallyLinkedInterpreter) {
+    // Debian's python3.11 holds libpython, and builtin modules too.
+    std::string text = render_stacks(socket_site("/usr/bin/python3.11"), "");
+    EXPECT_NE(text.find("  ... 15 interpreter frames (python3.11)\n"), std::string::npos) << text;
+
+    Site site = socket_site("/opt/py/lib/libpython3.11.so.1.0");
+    site.frames.erase(site.frames.end() - 2);  // libc: _start now follows libpython
+    text = render_stacks(site, "");
+    EXPECT_NE(text.find("  ... 16 interpreter frames (libpython3.11.so.1.0, python3.11)\n"), std::string::npos)
+        << text;
+}
+
+TEST(RenderStacks, KeepsEveryFrameOfASiteWithoutPythonFrames) {
+    Site site = socket_site("/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0");
+    site.python.clear();  // an embedding program, or --no-python
+    std::string text = render_stacks(site, "");
+    EXPECT_EQ(text.find("interpreter frames"), std::string::npos) << text;
+    EXPECT_NE(text.find("_PyEval_Frame14"), std::string::npos) << text;
+}
+
+TEST(RenderStacks, TheLimitCountsLinesAndTheRestCountsFrames) {
+    std::string text = render_stacks(socket_site("/usr/bin/python3.11"), "", 3);
+    EXPECT_NE(text.find("  ... 15 interpreter frames (python3.11)\n  ... 2 more\n"), std::string::npos) << text;
+}
+
+// Site 5's two fds stayed open after shutdown; site 3's were closed by it;
+// site 2 has one of each.
+Report exit_states_report() {
+    Report report = exit_report();
+    for (FdEntry& fd : report.fds) {
+        if (fd.fd == 11 || fd.fd == 12 || fd.fd == 6) fd.at_exit = kNeverClosed;
+        if (fd.fd == 9 || fd.fd == 10 || fd.fd == 13) fd.at_exit = kHeldUntilExit;
+    }
+    report.fds.push_back(tracked(14, 2, "/tmp/one-never"));
+    report.fds.back().at_exit = kNeverClosed;
+    for (FdEntry& fd : report.fds) {
+        if (fd.fd == 8) fd.at_exit = kHeldUntilExit;
+    }
+    return report;
+}
+
+TEST(RenderText, ExitStatesSplitTheLeaksNeverClosedFirst) {
+    std::string text = render_text(exit_states_report());
+    size_t never = text.find("Never closed: 3 fds from 2 sites, still open after interpreter shutdown\n");
+    size_t five = text.find("2 fds leaked from leaks.c:50 in leak_five");
+    size_t one_never = text.find("1 fd leaked from leaks.c:10 in leak_one (openat, file)  [site 2]\n    fd 14");
+    size_t held = text.find("Held until exit: 3 fds from 2 sites, closed only by interpreter shutdown");
+    size_t three = text.find("2 fds leaked from leaks.c:30 in leak_three");
+    size_t one_held = text.find("1 fd leaked from leaks.c:10 in leak_one (openat, file)  [site 2]\n    fd 8");
+    ASSERT_NE(never, std::string::npos) << text;
+    ASSERT_NE(held, std::string::npos) << text;
+    EXPECT_LT(never, five);
+    EXPECT_LT(five, one_never);
+    EXPECT_LT(one_never, held);
+    EXPECT_LT(held, three);
+    EXPECT_LT(three, one_held);
+    EXPECT_NE(one_held, std::string::npos) << text;
+    EXPECT_NE(text.find("Summary: 6 fds leaked from 3 sites (3 never closed, 3 held until exit); the biggest is"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("Exit state not recorded"), std::string::npos) << text;
+}
+
+TEST(RenderText, NoExitStatesNoSections) {
+    std::string text = render_text(exit_report());
+    EXPECT_EQ(text.find("Never closed"), std::string::npos) << text;
+    EXPECT_EQ(text.find("Held until exit"), std::string::npos) << text;
+    EXPECT_NE(text.find("Summary: 5 fds leaked from 3 sites; the biggest"), std::string::npos) << text;
+}
+
+TEST(RenderText, LeaksWithoutAnExitStateAreSaidSo) {
+    Report report = exit_report();
+    for (FdEntry& fd : report.fds) {
+        if (fd.fd == 11) fd.at_exit = kHeldUntilExit;
+    }
+    std::string text = render_text(report);
+    EXPECT_NE(text.find("Held until exit: 1 fd from 1 site"), std::string::npos) << text;
+    EXPECT_NE(text.find("Exit state not recorded: 4 fds from 3 sites\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("(1 held until exit, 4 not recorded)"), std::string::npos) << text;
 }
 
 TEST(TopSiteSummary, NamesTheBiggestSite) {

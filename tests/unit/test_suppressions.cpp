@@ -189,6 +189,17 @@ TEST(GeneratedSuppressions, NameTheUsersFrameAndSuppressExactlyTheirLeak) {
     EXPECT_TRUE(suggest_suppressions(report).empty()) << "nothing left to suppress";
 }
 
+TEST(GeneratedSuppressions, NameTheFrameTheReportsUserPathsChoose) {
+    Report report = two_leaks();
+    report.user_paths = {"/usr/lib/python3/dist-packages/_pytest", "/src/main.c"};
+    std::string text = render_suggestions(suggest_suppressions(report));
+    EXPECT_NE(text.find("  python: /usr/lib/python3/dist-packages/_pytest/python.py\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("  function: main\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("# 2 fds leaked from main.c:3 in main in pid 42"), std::string::npos) << text;
+    auto rules = parse_suppressions(text, "generated");
+    EXPECT_EQ(apply_suppressions(rules, report), 3);
+}
+
 TEST(GeneratedSuppressions, EscapeGlobCharactersOfNames) {
     Report report;
     Site site;
