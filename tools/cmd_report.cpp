@@ -1,12 +1,15 @@
-// `fdtrack report FILE [--json] [--suppressions RULES]`: render a saved JSON
-// report as text, or as normalised JSON, optionally with suppressions applied.
+// `fdtrack report FILE [--json] [--suppressions RULES] [--user-paths DIRS]`:
+// render a saved JSON report as text, or as normalised JSON, optionally with
+// suppressions applied and other directories taken as the user's code.
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "report/report_json.h"
 #include "report/suppressions.h"
 #include "report/report_text.h"
 #include "tools/commands.h"
+#include "tools/user_paths_option.h"
 
 namespace fdtrack::cli {
 
@@ -16,10 +19,12 @@ struct ReportOptions {
     std::string file;
     bool json = false;
     std::string suppressions;
+    std::optional<std::string> user_paths;
 };
 
 int run_report(const ReportOptions& options) {
     Report report = report_from_file(options.file);
+    apply_user_paths(options.user_paths, report);
     if (!options.suppressions.empty()) {
         try {
             apply_suppressions(load_suppressions(options.suppressions), report);
@@ -43,6 +48,9 @@ Command add_report_command(CLI::App& app) {
     sub->add_option("--suppressions", options->suppressions,
                     "Mark the leaks that match a rule in FILE as suppressed (docs/suppressions.md)")
         ->type_name("FILE");
+    add_user_paths_option(*sub, options->user_paths,
+                          "The user's own code is exactly what lies under these directories, instead of what the "
+                          "report says or fdtrack guesses ('' to guess)");
     return {sub, [options] { return run_report(*options); }};
 }
 

@@ -28,6 +28,7 @@
 #include "tools/child_process.h"
 #include "tools/commands.h"
 #include "tools/preload_path.h"
+#include "tools/user_paths_option.h"
 
 extern char** environ;
 
@@ -42,11 +43,13 @@ namespace {
 struct RunOptions {
     std::string json_path;
     std::optional<int> error_exitcode;
+    std::string errors_for_leak_kinds = "all";
     std::string depth;
     std::string signal;
     std::string output;
     std::string threshold;
     std::string suppressions;
+    std::optional<std::string> user_paths;
     bool follow_children = false;
     bool gen_suppressions = false;
     bool no_python = false;
@@ -158,6 +161,50 @@ CLI::Validator writable_file() {
         "FILE");
 }
 
+// Which leaks --error-exitcode counts, by what interpreter shutdown did with
+// them (docs/spec.md; named after valgrind's --errors-for-leak-kinds). A
+// leak whose exit state is unknown counts as never closed: nothing showed
+// that anything would release it.
+struct LeakKinds {
+    bool never_closed = false;
+    bool held_until_exit = false;
+};
+
+// "all", "none", or a comma-separated list of never_closed, held_until_exit.
+std::optional<LeakKinds> parse_leak_kinds(std::string_view text) {
+    LeakKinds kinds;
+    if (text == "all") return LeakKinds{true, true};
+    if (text == "none") return kinds;
+    for (size_t start = 0; start <= text.size();) {
+        size_t end = std::min(text.find(',', start), text.size());
+        std::string_view kind = text.substr(start, end - start);
+        if (kind == kNeverClosed) {
+            kinds.never_closed = true;
+        } else if (kind == kHeldUntilExit) {
+            kinds.held_until_exit = true;
+        } else {
+            return std::nullopt;
+        }
+        start = end + 1;
+    }
+    return kinds;
+}
+
+CLI::Validator leak_kinds() {
+    return CLI::Validator(
+        [](const std::string& text) -> std::string {
+            if (parse_leak_kinds(text)) return {};
+            return fmt::format("expected all, none, or a comma-separated list of {} and {}, got '{}'", kNeverClosed,
+                               kHeldUntilExit, text);
+        },
+        "KINDS");
+}
+
+bool counts_as_error(const FdEntry& fd, const LeakKinds& kinds) {
+    if (!is_leak(fd)) return false;
+    return fd.at_exit == kHeldUntilExit ? kinds.held_until_exit : kinds.never_closed;
+}
+
 // ---- the child's environment ----------------------------------------------
 
 std::vector<std::string> child_environment(const RunOptions& options, const std::string& library,
@@ -169,6 +216,7 @@ std::vector<std::string> child_environment(const RunOptions& options, const std:
     if (!options.threshold.empty()) overrides["FDTRACK_THRESHOLD"] = options.threshold;
     // Absolute: the program may change directory before its first report.
     if (!options.suppressions.empty()) overrides["FDTRACK_SUPPRESSIONS"] = fs::absolute(options.suppressions);
+    if (options.user_paths) overrides["FDTRACK_USER_PATHS"] = *options.user_paths;
     if (options.follow_children) overrides["FDTRACK_FOLLOW_CHILDREN"] = "1";
     if (options.no_python) overrides["FDTRACK_PYTHON"] = "0";
     overrides["FDTRACK_EXIT_REPORT"] = exit_report_prefix;
@@ -233,8 +281,11 @@ private:
     fs::path path_;
 };
 
-bool has_errors(const Report& report) {
-    return !report.bad_closes.empty() || std::any_of(report.fds.begin(), report.fds.end(), is_leak);
+// Bad closes always count; leaks as `kinds` says.
+bool has_errors(const Report& report, const LeakKinds& kinds) {
+    return !report.bad_closes.empty() || std::any_of(report.fds.begin(), report.fds.end(), [&](const FdEntry& fd) {
+               return counts_as_error(fd, kinds);
+           });
 }
 
 // One tracked process's exit report, suppressions applied.
@@ -269,27 +320,49 @@ std::string where_counted(const char* one, const char* many, const std::optional
     return fmt::format("{}: {} in the main process, {} in {}", total, in_main, in_children, children_part);
 }
 
+// How many fds of every process's report `counted` accepts.
+size_t count_fds(const std::optional<ProcessReport>& main, const std::vector<ProcessReport>& children,
+                 const std::function<bool(const FdEntry&)>& counted) {
+    auto in = [&](const Report& r) { return static_cast<size_t>(std::count_if(r.fds.begin(), r.fds.end(), counted)); };
+    size_t n = main ? in(main->report) : 0;
+    for (const ProcessReport& child : children) n += in(child.report);
+    return n;
+}
+
 // The line that sums up a run with --follow-children, e.g.
 // "fdtrack: 3 processes, 2 leaks in 1 child (pid 1234: /bin/foo)".
 std::string combined_summary(const std::optional<ProcessReport>& main, const std::vector<ProcessReport>& children) {
     auto leaks = [](const Report& r) { return static_cast<size_t>(std::count_if(r.fds.begin(), r.fds.end(), is_leak)); };
     auto bad_closes = [](const Report& r) { return r.bad_closes.size(); };
-    auto suppressed = [](const Report& r) {
-        return static_cast<size_t>(std::count_if(r.fds.begin(), r.fds.end(), [](const FdEntry& fd) {
-            return fd.origin == "tracked" && fd.suppressed && fd.fd > 2;
-        }));
-    };
     size_t processes = children.size() + (main ? 1 : 0);
     std::string line = fmt::format("fdtrack: {}, {}", plural(processes, "process", "processes"),
                                    where_counted("leak", "leaks", main, children, leaks));
-    size_t total_bad = (main ? bad_closes(main->report) : 0), total_suppressed = (main ? suppressed(main->report) : 0);
-    for (const ProcessReport& child : children) {
-        total_bad += bad_closes(child.report);
-        total_suppressed += suppressed(child.report);
-    }
+    auto leaks_in_state = [&](std::string_view at_exit) {
+        return count_fds(main, children, [&](const FdEntry& fd) { return is_leak(fd) && fd.at_exit == at_exit; });
+    };
+    std::vector<std::string> states;
+    if (size_t n = leaks_in_state(kNeverClosed)) states.push_back(fmt::format("{} never closed", n));
+    if (size_t n = leaks_in_state(kHeldUntilExit)) states.push_back(fmt::format("{} held until exit", n));
+    if (!states.empty()) line += fmt::format(" ({})", fmt::join(states, ", "));
+    size_t total_bad = (main ? bad_closes(main->report) : 0);
+    for (const ProcessReport& child : children) total_bad += bad_closes(child.report);
+    size_t suppressed = count_fds(main, children, [](const FdEntry& fd) {
+        return fd.origin == "tracked" && fd.suppressed && fd.fd > 2;
+    });
     if (total_bad > 0) line += "; " + where_counted("bad close", "bad closes", main, children, bad_closes);
-    if (total_suppressed > 0) line += fmt::format(" ({} suppressed)", total_suppressed);
+    if (suppressed > 0) line += fmt::format(" ({} suppressed)", suppressed);
     return line + "\n";
+}
+
+// Said when --errors-for-leak-kinds let leaks through the --error-exitcode
+// gate, so that a zero exit status next to a leak report is not a puzzle.
+std::string ungated_leaks_note(const std::optional<ProcessReport>& main, const std::vector<ProcessReport>& children,
+                               const LeakKinds& gated, const std::string& kinds_text) {
+    size_t ungated =
+        count_fds(main, children, [&](const FdEntry& fd) { return is_leak(fd) && !counts_as_error(fd, gated); });
+    if (ungated == 0) return {};
+    return fmt::format("fdtrack run: {} not counted for --error-exitcode (--errors-for-leak-kinds {})\n",
+                       plural(ungated, "leak", "leaks"), kinds_text);
 }
 
 std::string describe_missing_report(const ChildResult& child) {
@@ -309,13 +382,14 @@ void write_json(const std::string& path, const Report& report) {
 }
 
 // Nullopt when there is no readable report; an unreadable one is said so.
-// The library applied the suppressions already; applying them again here
-// covers a library that could not read the file.
-std::optional<ProcessReport> read_exit_report(const fs::path& path, pid_t pid,
+// The library applied the suppressions and user paths already; applying them
+// again here covers a library that could not read the file.
+std::optional<ProcessReport> read_exit_report(const fs::path& path, pid_t pid, const RunOptions& options,
                                               const std::vector<SuppressionRule>& suppressions) {
     try {
         ProcessReport process{pid, report_from_file(path.string())};
         apply_suppressions(suppressions, process.report);
+        apply_user_paths(options.user_paths, process.report);
         return process;
     } catch (const ReportError& e) {
         std::error_code ignored;
@@ -349,12 +423,13 @@ int run_program(const RunOptions& options) {
     }
 
     fs::path path = reports.report_of(child.pid);
-    std::optional<ProcessReport> main = read_exit_report(path, child.pid, suppressions);
+    std::optional<ProcessReport> main = read_exit_report(path, child.pid, options, suppressions);
+    const LeakKinds gated = *parse_leak_kinds(options.errors_for_leak_kinds), every{true, true};
     bool failed = false;
     std::vector<SuggestedRule> suggestions;
     if (main) {
         std::cerr << render_text(main->report);
-        failed = has_errors(main->report);
+        failed = has_errors(main->report, gated);
         suggestions = suggest_suppressions(main->report);
     } else if (std::error_code ignored; !fs::exists(path, ignored)) {
         std::cerr << fmt::format("fdtrack run: no exit report from {} (pid {}): {}\n", options.command.front(),
@@ -366,11 +441,11 @@ int run_program(const RunOptions& options) {
     std::vector<ProcessReport> children;
     if (options.follow_children) {
         for (const auto& [pid, other_path] : reports.other_reports(child.pid)) {
-            std::optional<ProcessReport> other = read_exit_report(other_path, pid, suppressions);
+            std::optional<ProcessReport> other = read_exit_report(other_path, pid, options, suppressions);
             if (!other) continue;
-            if (has_errors(other->report)) {
+            if (has_errors(other->report, every)) {
                 std::cerr << fmt::format("\nfdtrack: child process {}:\n", pid) << render_text(other->report);
-                failed = true;
+                failed = failed || has_errors(other->report, gated);
                 for (SuggestedRule& rule : suggest_suppressions(other->report)) suggestions.push_back(std::move(rule));
             }
             children.push_back(std::move(*other));
@@ -382,6 +457,7 @@ int run_program(const RunOptions& options) {
                   << render_suggestions(suggestions);
     }
     if (options.follow_children) std::cerr << '\n' << combined_summary(main, children);
+    if (options.error_exitcode) std::cerr << ungated_leaks_note(main, children, gated, options.errors_for_leak_kinds);
 
     if (main && !options.json_path.empty()) write_json(options.json_path, main->report);
     if (failed && options.error_exitcode) return *options.error_exitcode;
@@ -398,8 +474,12 @@ Command add_run_command(CLI::App& app) {
     sub->add_option("--json", options->json_path, "Also write the exit report as JSON to FILE")
         ->check(writable_file().description(""))->type_name("FILE");
     sub->add_option("--error-exitcode", options->error_exitcode,
-                    "Exit N if the exit report holds any leak or bad close")
+                    "Exit N if the exit report holds any leak (see --errors-for-leak-kinds) or bad close")
         ->check(whole_number(0, 255).description(""))->type_name("N");
+    sub->add_option("--errors-for-leak-kinds", options->errors_for_leak_kinds,
+                    "Which leaks --error-exitcode counts: never_closed, held_until_exit (closed by interpreter "
+                    "shutdown), a comma-separated list of them, all or none (default all)")
+        ->check(leak_kinds().description(""))->type_name("KINDS");
     sub->add_option("--depth", options->depth, "Native frames kept per stack (default 32) [FDTRACK_DEPTH]")
         ->transform(whole_number(1, 256).description(""))->type_name("N");
     sub->add_option("--signal", options->signal, "The dump signal, or none (default USR1) [FDTRACK_SIGNAL]")
@@ -412,6 +492,9 @@ Command add_run_command(CLI::App& app) {
     sub->add_option("--suppressions", options->suppressions,
                     "Leaks matching a rule in FILE are not counted (docs/suppressions.md) [FDTRACK_SUPPRESSIONS]")
         ->check(readable_file().description(""))->type_name("FILE");
+    add_user_paths_option(*sub, options->user_paths,
+                          "The user's own code, named in each headline, is exactly what lies under these "
+                          "directories (default: a guess) [FDTRACK_USER_PATHS]");
     sub->add_flag("--gen-suppressions", options->gen_suppressions,
                   "After the report, print a suppression rule for each leak site");
     sub->add_flag("--follow-children", options->follow_children,
