@@ -10,11 +10,14 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "preload/config.h"
@@ -31,6 +34,16 @@ std::atomic<int> g_sequence{0};
 std::atomic<bool> g_exit_written{false};
 std::atomic<bool> g_output_warned{false};
 std::atomic<bool> g_dump_copy{false};  // set in the forked copy that writes a dump
+
+// The exit report of a CPython program is written as its interpreter begins
+// to shut down; finish_exit_report() then tells which of its fds shutdown
+// closed. Allocated once, only in such a program, never freed: the
+// destructor that reads it runs after static destructors.
+struct ExitBeforeShutdown {
+    std::vector<std::pair<int, int64_t>> open;  // fd and its record's creation time, at the report
+    Dumped written;
+};
+ExitBeforeShutdown* g_before_shutdown = nullptr;
 
 void say(const std::string& line) {
     std::string text = "fdtrack: " + line + "\n";
@@ -99,9 +112,15 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
     Report report = take_snapshot(trigger, described);
     report.pid = pid;
     report.rlimit_nofile = limit;
+    bool exit = !strcmp(trigger, "exit");
+    // Until shutdown proves otherwise (finish_exit_report), every fd open as
+    // the interpreter begins to shut down stays open.
+    if (exit && g_before_shutdown) {
+        for (FdEntry& fd : report.fds) fd.at_exit = kNeverClosed;
+    }
     Dumped dumped{{}, report_to_json(report)};
     const char* prefix = config().exit_report;
-    if (prefix && !strcmp(trigger, "exit")) {
+    if (prefix && exit) {
         std::string path = std::string(prefix) + "." + std::to_string(pid) + ".json";
         if (write_atomically(path, dumped.json)) dumped.path = path;
         else say("could not write the exit report " + path);
@@ -125,6 +144,7 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
         return dumped;
     }
     dumped.path = dir + "/" + name + ".json";
+    dumped.with_text = true;
     std::string summary = top_site_summary(report);
     if (summary.rfind("fdtrack: ", 0) == 0) summary.erase(0, 9);
     say(std::string(trigger) + " report " + dumped.path + " (and .txt): " + summary);
@@ -139,12 +159,25 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
 // memory and records, raises its own soft limit (RLIMIT_NOFILE is per
 // process), and once the fds are described closes its copies of them, which
 // no thread of the program can take back there.
+// What the copy wrote, handed back through a shared page (it has no fd to
+// spare for a pipe).
+struct CopyResult {
+    bool with_text;
+    char path[4000];
+};
+
 Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
     int pid = static_cast<int>(getpid());
+    void* page = mmap(nullptr, sizeof(CopyResult), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) return write_dump(trigger, pid, sequence, limit);
+    auto* result = new (page) CopyResult{};
     g_dump_copy.store(true);  // the copy inherits the flag: see after_fork_for_dump()
     pid_t copy = fork();
     g_dump_copy.store(false);
-    if (copy < 0) return write_dump(trigger, pid, sequence, limit);
+    if (copy < 0) {
+        munmap(page, sizeof(CopyResult));
+        return write_dump(trigger, pid, sequence, limit);
+    }
     if (copy == 0) {
         rlimit lifted{};
         if (getrlimit(RLIMIT_NOFILE, &lifted) == 0 && lifted.rlim_cur < lifted.rlim_max) {
@@ -154,11 +187,15 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
         for (int fd = 0; fd <= registry().max_fd(); ++fd) {
             if (registry().origin(fd) == Origin::own) syscall(SYS_close, fd);
         }
-        write_dump(trigger, pid, sequence, limit, [](const std::vector<int>& described) {
+        Dumped dumped = write_dump(trigger, pid, sequence, limit, [](const std::vector<int>& described) {
             for (int fd : described) {
                 if (fd > 2) syscall(SYS_close, fd);  // the copy's, not the program's
             }
         });
+        if (dumped.path.size() < sizeof result->path) {
+            memcpy(result->path, dumped.path.c_str(), dumped.path.size() + 1);
+            result->with_text = dumped.with_text;
+        }
         _exit(0);
     }
     // The copy has one thread; a lock another thread held at the fork could
@@ -176,7 +213,11 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
         }
         usleep(10000);
     }
-    return {};
+    Dumped dumped;
+    dumped.path = result->path;  // empty if the copy wrote nothing (or was killed)
+    dumped.with_text = result->with_text;
+    munmap(page, sizeof(CopyResult));
+    return dumped;
 }
 
 bool near_fd_limit(rlim_t limit) {
@@ -204,10 +245,53 @@ void write_exit_report() {
     dump_now("exit");
 }
 
+void write_exit_report_before_shutdown() {
+    if (g_exit_written.load()) return;
+    Reentry own;
+    auto* pending = new ExitBeforeShutdown;
+    Registry& r = registry();
+    for (int fd = 0, max = r.max_fd(); fd <= max; ++fd) {
+        FdInfo info = r.get(fd);
+        if (is_open_origin(info.origin) && info.origin != Origin::own) pending->open.emplace_back(fd, info.created_ns);
+    }
+    g_before_shutdown = pending;
+    if (g_exit_written.exchange(true)) return;
+    pending->written = dump_now("exit");
+}
+
+void finish_exit_report() {
+    ExitBeforeShutdown* pending = g_before_shutdown;
+    if (!pending || pending->written.path.empty()) return;
+    g_before_shutdown = nullptr;
+    std::vector<int> closed;
+    for (auto [fd, created_ns] : pending->open) {
+        FdInfo now = registry().get(fd);
+        if (!is_open_origin(now.origin) || now.created_ns != created_ns) closed.push_back(fd);
+    }
+    if (closed.empty()) return;  // the report already says never_closed for each
+    Reentry own;
+    int saved = errno;
+    const Dumped& written = pending->written;
+    try {
+        Report report = report_from_file(written.path);
+        for (FdEntry& fd : report.fds) {
+            if (std::binary_search(closed.begin(), closed.end(), fd.fd)) fd.at_exit = kHeldUntilExit;
+        }
+        std::string text_path = written.path.substr(0, written.path.size() - 5) + ".txt";
+        bool ok = write_atomically(written.path, report_to_json(report)) &&
+                  (!written.with_text || write_atomically(text_path, render_text(report)));
+        if (!ok) say("could not mark what interpreter shutdown closed in " + written.path + ": " + strerror(errno));
+    } catch (const std::exception& e) {
+        say(std::string("could not mark what interpreter shutdown closed in the exit report: ") + e.what());
+    }
+    errno = saved;
+}
+
 bool is_dump_copy() { return g_dump_copy.load(); }
 
 void reset_dump_state_after_fork() {
     g_exit_written.store(false);
+    g_before_shutdown = nullptr;  // the parent's report, not this child's
     g_sequence.store(0);
 }
 

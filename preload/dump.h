@@ -11,15 +11,24 @@ namespace fdtrack {
 
 struct Dumped {
     std::string path;  // the JSON file; empty if it could not be written
-    std::string json;
+    std::string json;  // empty when a forked copy wrote it
+    bool with_text = false;  // a .txt twin was written beside it
 };
 
 // Takes a snapshot, writes it to the output directory and says so on stderr.
 Dumped dump_now(const char* trigger);
 
-// The exit report, written once per process: from the Python exit hook when
-// the interpreter starts shutting down, else from the library destructor.
+// The exit report, written once per process: from the library destructor,
+// unless the Python exit hook wrote it first (below).
 void write_exit_report();
+
+// A CPython program's exit report, written as its interpreter begins to shut
+// down (before finalization closes what the program still references), with
+// every fd marked never_closed for now; the open fds are remembered.
+void write_exit_report_before_shutdown();
+// From the library destructor, after interpreter shutdown: marks the fds of
+// that report that shutdown closed as held_until_exit (rewriting its files).
+void finish_exit_report();
 
 // In a fork child: the exit report is the child's own to write.
 void reset_dump_state_after_fork();

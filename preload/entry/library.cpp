@@ -32,7 +32,7 @@ void after_fork_in_child() {
 // destructors run: this is called from Python's atexit instead.
 void python_is_exiting() {
     python::only_this_thread_from_now_on();
-    write_exit_report();
+    write_exit_report_before_shutdown();
 }
 
 __attribute__((constructor(101))) void on_load() {
@@ -56,6 +56,7 @@ __attribute__((constructor(101))) void on_load() {
 
 __attribute__((destructor(101))) void on_unload() {
     if (fdtrack_vfork_child || !tracking()) return;
+    finish_exit_report();  // a CPython program's, written before its shutdown
     if (is_fork_child()) {
         // A copy of its parent: nothing of its own to say unless it opened
         // fds itself. Without `fdtrack run` or --follow-children its report

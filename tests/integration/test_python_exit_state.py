@@ -1,0 +1,50 @@
+"""The exit report of a CPython program is taken as its interpreter begins to
+shut down; each fd open then is marked for what happened next: closed by the
+shutdown ("held_until_exit": the program still referenced it) or still open
+after it ("never_closed"). On every CPython the machine has."""
+import json
+
+from conftest import HERE, check_well_formed, python_markers, run_fdtrack
+
+SCRIPT = HERE / "python_versions" / "held_until_exit.py"
+
+
+def test_each_leak_says_whether_shutdown_closed_it(fdtrack_build, interpreter, tmp_path):
+    tracked = run_fdtrack(interpreter.command(SCRIPT), tmp_root=tmp_path)
+    assert tracked.returncode == 0, tracked.describe()
+    report = tracked.report
+    assert report is not None and report["trigger"] == "exit", tracked.describe()
+    check_well_formed(report.data, "exit report")
+
+    expected = json.loads(tracked.stdout)
+    found = {kind: [fd for fd in fds if (report.fd(fd) or {}).get("at_exit") == kind]
+             for kind, fds in expected.items()}
+    assert found == expected, f"at_exit of the leaked fds: {found}, expected {expected}\n{tracked.describe()}"
+    leaked = {fd for fds in expected.values() for fd in fds}
+    assert leaked <= {entry["fd"] for entry in report.leaks()}, "both kinds are leaks"
+    # Every fd of the report has a verdict; the standard streams stay open.
+    assert all(entry.get("at_exit") in ("never_closed", "held_until_exit") for entry in report.fds), repr(report)
+    assert {entry["at_exit"] for entry in report.fds if entry["fd"] <= 2} == {"never_closed"}
+
+    lines = python_markers(SCRIPT, "LEAK")
+    for kind, marker in (("held_until_exit", "held-socket"), ("never_closed", "never-closed")):
+        entry = report.fd(expected[kind][0])
+        assert any(frame["line"] == lines[marker][0] for frame in report.python_of(entry)), repr(report)
+
+
+def test_a_c_program_has_no_shutdown_to_tell_apart(build_c, fdtrack_run):
+    program = build_c("open.c")
+    result = fdtrack_run([program.path], timeout=30)
+    assert result.report is not None, result.describe()
+    assert result.report.leaks(), "open.c leaks"
+    assert not any("at_exit" in entry for entry in result.report.fds), repr(result.report)
+
+
+def test_debug_allocators_see_no_foreign_block_at_exit(fdtrack_build, interpreter, tmp_path):
+    """The exit hook's audit-hook entry was allocated before Py_Initialize
+    chose the allocators; -X dev's debug allocators abort the process if
+    finalization frees it, so it must have left the list (found by what
+    PySys_AddAuditHook changed, on every version)."""
+    tracked = run_fdtrack(interpreter.command("-X", "dev", SCRIPT), tmp_root=tmp_path)
+    assert tracked.returncode == 0 and "Fatal Python error" not in tracked.stderr, tracked.describe()
+    assert tracked.report is not None and tracked.report.leaks(), tracked.describe()
