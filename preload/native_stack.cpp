@@ -1,5 +1,6 @@
-// Native stack capture: unw_backtrace with libunwind's per-thread cache, then
-// the frames inside libfdtrack.so are dropped by address.
+// What the native stack capture (inline, in native_stack.h) needs: libunwind
+// set up with its per-thread cache, and the address ranges of libfdtrack.so
+// (whose frames are dropped) and of libunwind.
 #define UNW_LOCAL_ONLY
 #include "preload/native_stack.h"
 
@@ -8,8 +9,6 @@
 #include <link.h>
 
 #include <atomic>
-
-#include "preload/config.h"
 
 extern "C" const ElfW(Ehdr) __ehdr_start;
 
@@ -56,10 +55,6 @@ uintptr_t own_end() {
     return end;
 }
 
-// Hook, tracker and capture frames sit above the caller; a few spare slots
-// absorb them before we trim.
-constexpr int kOwnFramesSlack = 8;
-
 }  // namespace
 
 void native_stack_init() {
@@ -82,18 +77,6 @@ bool is_unwinder_address(uintptr_t address) {
 
 bool is_own_address(uintptr_t address) {
     return address >= reinterpret_cast<uintptr_t>(&__ehdr_start) && address < own_end();
-}
-
-int capture_native_stack(uintptr_t* out, int max) {
-    void* frames[kMaxDepth + kOwnFramesSlack];
-    int want = max + kOwnFramesSlack;
-    if (want > kMaxDepth + kOwnFramesSlack) want = kMaxDepth + kOwnFramesSlack;
-    int n = unw_backtrace(frames, want);
-    int first = 0;
-    while (first < n && is_own_address(reinterpret_cast<uintptr_t>(frames[first]))) ++first;
-    int count = 0;
-    for (int i = first; i < n && count < max; ++i) out[count++] = reinterpret_cast<uintptr_t>(frames[i]);
-    return count;
 }
 
 }  // namespace fdtrack

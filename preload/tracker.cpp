@@ -95,10 +95,11 @@ void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
     python_stack_describe(key, out);
 }
 
-// The calling thread's native and Python stacks, interned.
-uint32_t capture_stack() {
+// The calling thread's native and Python stacks, interned. Inlined for the
+// same reason as capture_native_stack: one frame fewer to unwind.
+[[gnu::always_inline]] inline uint32_t capture_stack() {
     const Config& c = config();
-    uintptr_t native[kMaxDepth];
+    uintptr_t native[kNativeCaptureSize];
     int n_native = capture_native_stack(native, c.depth);
     PyFrameKey python[kMaxPythonDepth];
     int n_python = c.python ? python_stack_capture(python, kMaxPythonDepth) : 0;
