@@ -3,15 +3,16 @@
 // stale or foreign file harmless.
 #include "preload/exec_handover.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <iterator>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -37,20 +38,13 @@ std::map<uint32_t, Site>& foreign_sites() {
     return *sites;
 }
 
-// Next to `fdtrack run`'s exit reports when there is one, else the temp dir.
-std::string handover_dir() {
-    if (const char* prefix = config().exit_report) {
-        std::string dir = prefix;
-        size_t slash = dir.rfind('/');
-        return slash == std::string::npos ? "." : dir.substr(0, slash);
-    }
-    const char* tmp = getenv("TMPDIR");
-    return tmp && *tmp ? tmp : "/tmp";
-}
-
-std::string handover_path(const char* kind, long pid) {
-    return handover_dir() + "/fdtrack-handover." + kind + std::to_string(pid) + ".json";
-}
+// The hand-over travels in a sealed memfd that the new image inherits: no
+// file in a shared directory, which another user could plant or redirect.
+// Its name says which process made it, and only that process's new image
+// (same pid: exec) or child (parent pid: a followed spawn) takes it.
+constexpr char kNamePrefix[] = "fdtrack-handover.";
+constexpr unsigned kSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+constexpr off_t kMaxSize = 64 << 20;
 
 bool identity(int fd, uint64_t* dev, uint64_t* ino) {
     struct stat st;
@@ -60,9 +54,12 @@ bool identity(int fd, uint64_t* dev, uint64_t* ino) {
     return true;
 }
 
-void write_handover(const std::string& path) {
+// Writes the tracked fds that survive an exec (no CLOEXEC), with their
+// symbolised sites, into a sealed memfd; -1 when there are none.
+int write_handover() {
     Reentry own;
     int saved = errno;
+    int memfd = -1;
     try {
         Report report;
         nlohmann::json identities = nlohmann::json::object();
@@ -86,32 +83,78 @@ void write_handover(const std::string& path) {
             identities[std::to_string(fd)] = {dev, ino};
             stacks.insert(info.stack);
         }
-        if (report.fds.empty()) {
-            unlink(path.c_str());
-            errno = saved;
-            return;
+        if (!report.fds.empty()) {
+            Symbolizer symbolizer;
+            for (uint32_t id : stacks) report.sites.push_back(symbolize_site(id, symbolizer));
+            std::string text = nlohmann::json{{"identities", identities},
+                                              {"report", nlohmann::json::parse(report_to_json(report))}}
+                                   .dump();
+            std::string name = kNamePrefix + std::to_string(getpid());
+            memfd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);  // an own fd: moved up, hidden
+            size_t done = 0;
+            while (memfd >= 0 && done < text.size()) {
+                ssize_t n = write(memfd, text.data() + done, text.size() - done);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                done += static_cast<size_t>(n);
+            }
+            if (memfd >= 0 && (done != text.size() || fcntl(memfd, F_ADD_SEALS, kSeals) != 0)) {
+                close(memfd);
+                memfd = -1;
+            }
         }
-        Symbolizer symbolizer;
-        for (uint32_t id : stacks) report.sites.push_back(symbolize_site(id, symbolizer));
-        nlohmann::json document = {{"identities", identities},
-                                   {"report", nlohmann::json::parse(report_to_json(report))}};
-        std::string tmp = path + ".tmp";
-        {
-            std::ofstream out(tmp, std::ios::trunc);
-            out << document.dump();
-        }
-        rename(tmp.c_str(), path.c_str());
     } catch (...) {
         // A hand-over is a nicety: the child then reports these fds as inherited.
+        if (memfd >= 0) close(memfd);
+        memfd = -1;
     }
     errno = saved;
+    return memfd;
 }
 
-bool take_over_from(const std::string& path, bool remove_after) {
-    std::ifstream in(path);
-    if (!in) return false;
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (remove_after) unlink(path.c_str());
+// Whether `envp` preloads this very library: a hand-over for an image that
+// will not load fdtrack would stay open there as a stray fd.
+bool preloads_fdtrack(char* const* envp) {
+    Dl_info self;
+    if (!dladdr(reinterpret_cast<void*>(&preloads_fdtrack), &self) || !self.dli_fname) return false;
+    const char* name = strrchr(self.dli_fname, '/');
+    name = name ? name + 1 : self.dli_fname;
+    for (char* const* entry = envp; entry && *entry; ++entry) {
+        if (strncmp(*entry, "LD_PRELOAD=", 11) == 0 && strstr(*entry + 11, name)) return true;
+    }
+    return false;
+}
+
+// `fd` is a hand-over memfd from process `maker`: its name says so and its
+// contents can no longer change.
+bool is_handover_from(int fd, long maker) {
+    char link[64], target[128];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) return false;
+    target[n] = '\0';
+    std::string expected = std::string("/memfd:") + kNamePrefix + std::to_string(maker) + " (deleted)";
+    if (expected != target) return false;
+    int seals = fcntl(fd, F_GET_SEALS);
+    return seals >= 0 && (static_cast<unsigned>(seals) & kSeals) == kSeals;
+}
+
+std::string read_all(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxSize) return {};
+    std::string text(static_cast<size_t>(st.st_size), '\0');
+    size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = pread(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return {};
+        done += static_cast<size_t>(n);
+    }
+    return text;
+}
+
+// Attributes the inherited fds that match the hand-over `text` describes.
+void take_over(const std::string& text) {
     nlohmann::json document = nlohmann::json::parse(text);
     Report report = report_from_json(document.at("report").dump());
     std::map<int, const Site*> sites;
@@ -136,30 +179,47 @@ bool take_over_from(const std::string& path, bool remove_after) {
         snprintf(info.thread, sizeof info.thread, "%s", entry.thread.c_str());
         registry().put(entry.fd, info);
     }
-    return true;
 }
 
 }  // namespace
 
-void hand_over_before_exec() {
-    if (fdtrack_vfork_child) return;  // shares our memory: may not allocate or write files
-    if (!exec_stays_tracked()) return;  // nobody would read it
-    write_handover(handover_path("", static_cast<long>(getpid())));
+Handover::~Handover() {
+    if (memfd_ >= 0) close(memfd_);  // the exec failed, or the spawned child has its copy
 }
 
-void hand_over_before_spawn() {
-    if (!config().follow_children) return;
-    write_handover(handover_path("from.", static_cast<long>(getpid())));
+Handover::Handover(Handover&& other) noexcept : memfd_(other.memfd_) { other.memfd_ = -1; }
+
+Handover hand_over_before_exec(char* const* envp) {
+    if (fdtrack_vfork_child) return {};  // shares our memory: may not allocate
+    if (!exec_stays_tracked() || !preloads_fdtrack(envp ? envp : environ)) return {};  // nobody would read it
+    Handover handover;
+    handover.memfd_ = write_handover();
+    // Only now may the new image inherit it; another thread's fork in this
+    // instant would pass it on too, and that child's constructor ignores a
+    // hand-over not made by its parent... for its own pid.
+    if (handover.memfd_ >= 0) fcntl(handover.memfd_, F_SETFD, 0);
+    return handover;
+}
+
+Handover hand_over_before_spawn(char* const* envp) {
+    if (!config().follow_children) return {};
+    return hand_over_before_exec(envp);
 }
 
 void take_over_after_exec() {
     Reentry own;
-    try {
-        if (!take_over_from(handover_path("", static_cast<long>(getpid())), true) && config().follow_children) {
-            take_over_from(handover_path("from.", static_cast<long>(getppid())), false);
+    long self = getpid(), parent = getppid();
+    for (int fd = 0, max = registry().max_fd(); fd <= max; ++fd) {
+        if (registry().origin(fd) != Origin::inherited) continue;
+        bool mine = is_handover_from(fd, self);
+        if (!mine && !(config().follow_children && is_handover_from(fd, parent))) continue;
+        try {
+            take_over(read_all(fd));
+        } catch (...) {
+            // Unreadable: the fds stay "inherited".
         }
-    } catch (...) {
-        // Unreadable or foreign: the fds stay "inherited".
+        registry().remove(fd);
+        syscall(SYS_close, fd);  // not the program's: it never knew of it
     }
 }
 
@@ -167,10 +227,6 @@ const Site* foreign_site(uint32_t stack_id) {
     if (stack_id == 0) return nullptr;
     auto it = foreign_sites().find(stack_id);
     return it == foreign_sites().end() ? nullptr : &it->second;
-}
-
-void remove_spawn_handover() {
-    if (config().follow_children) unlink(handover_path("from.", static_cast<long>(getpid())).c_str());
 }
 
 }  // namespace fdtrack

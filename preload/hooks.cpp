@@ -220,7 +220,8 @@ RETURNS_STREAM(tmpfile, ())
 RETURNS_STREAM(tmpfile64, ())
 HOOK(FILE*, popen, (const char* command, const char* mode)) {
     ENTER;
-    if (hook.active()) fdtrack::hand_over_before_spawn();  // popen starts a child: see posix_spawn below
+    // popen starts a child: see posix_spawn below
+    auto handover = hook.active() ? fdtrack::hand_over_before_spawn(nullptr) : fdtrack::Handover{};
     FILE* stream = CALL(popen, command, mode);
     hook.created_for_stream("popen", stream ? stream_fd(stream) : -1);
     return stream;
@@ -427,19 +428,20 @@ HOOK(long, syscall, (long number, ...)) {
 }
 
 // --- exec and spawn: fds without CLOEXEC carry their allocation site across ------
-#define EXECS(name, params, ...)                                       \
-    HOOK(int, name, params) {                                          \
-        ENTER;                                                     \
-        if (hook.active()) fdtrack::hand_over_before_exec();           \
-        return CALL(name, __VA_ARGS__);                                \
+// ENV is the environment the new image gets (nullptr: this process's).
+#define EXECS(name, params, ENV, ...)                                                              \
+    HOOK(int, name, params) {                                                                      \
+        ENTER;                                                                                     \
+        auto handover = hook.active() ? fdtrack::hand_over_before_exec(ENV) : fdtrack::Handover{}; \
+        return CALL(name, __VA_ARGS__);                                                            \
     }
-EXECS(execve, (const char* path, char* const argv[], char* const envp[]), path, argv, envp)
-EXECS(execv, (const char* path, char* const argv[]), path, argv)
-EXECS(execvp, (const char* file, char* const argv[]), file, argv)
-EXECS(execvpe, (const char* file, char* const argv[], char* const envp[]), file, argv, envp)
-EXECS(fexecve, (int fd, char* const argv[], char* const envp[]), fd, argv, envp)
-EXECS(execveat, (int dir, const char* path, char* const argv[], char* const envp[], int flags), dir, path, argv,
-      envp, flags)
+EXECS(execve, (const char* path, char* const argv[], char* const envp[]), envp, path, argv, envp)
+EXECS(execv, (const char* path, char* const argv[]), nullptr, path, argv)
+EXECS(execvp, (const char* file, char* const argv[]), nullptr, file, argv)
+EXECS(execvpe, (const char* file, char* const argv[], char* const envp[]), envp, file, argv, envp)
+EXECS(fexecve, (int fd, char* const argv[], char* const envp[]), envp, fd, argv, envp)
+EXECS(execveat, (int dir, const char* path, char* const argv[], char* const envp[], int flags), envp, dir, path,
+      argv, envp, flags)
 
 namespace {
 
@@ -479,21 +481,21 @@ HOOK(int, execle, (const char* path, const char* arg, ...)) {
     return hook_execve(path, argv, envp);
 }
 
-#define SPAWNS(ret, name, params, ...)                                 \
-    HOOK(ret, name, params) {                                          \
-        ENTER;                                                     \
-        if (hook.active()) fdtrack::hand_over_before_spawn();          \
-        return CALL(name, __VA_ARGS__);                                \
+#define SPAWNS(ret, name, params, ENV, ...)                                                          \
+    HOOK(ret, name, params) {                                                                         \
+        ENTER;                                                                                        \
+        auto handover = hook.active() ? fdtrack::hand_over_before_spawn(ENV) : fdtrack::Handover{};   \
+        return CALL(name, __VA_ARGS__);                                                               \
     }
 SPAWNS(int, posix_spawn,
        (pid_t * pid, const char* path, const posix_spawn_file_actions_t* actions, const posix_spawnattr_t* attributes,
         char* const argv[], char* const envp[]),
-       pid, path, actions, attributes, argv, envp)
+       envp, pid, path, actions, attributes, argv, envp)
 SPAWNS(int, posix_spawnp,
        (pid_t * pid, const char* file, const posix_spawn_file_actions_t* actions, const posix_spawnattr_t* attributes,
         char* const argv[], char* const envp[]),
-       pid, file, actions, attributes, argv, envp)
-SPAWNS(int, system, (const char* command), command)
+       envp, pid, file, actions, attributes, argv, envp)
+SPAWNS(int, system, (const char* command), nullptr, command)
 
 // --- The dump signal: the program's own handler wins -------------------------------
 HOOK(int, sigaction, (int signum, const struct sigaction* action, struct sigaction* old)) {

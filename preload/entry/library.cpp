@@ -65,7 +65,6 @@ __attribute__((destructor(101))) void on_unload() {
         if (!config().exit_report && !config().follow_children) return;
     }
     write_exit_report();
-    remove_spawn_handover();
 }
 
 }  // namespace
