@@ -396,3 +396,65 @@ def plain_run(tmp_path):
         return run_plain(command, **kwargs)
 
     return run
+
+
+# ---- another local user ------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class OtherUser:
+    """An unprivileged account made for the test session: what a second user
+    on a shared machine can do. `run` and `popen` start commands as it."""
+
+    name: str
+    uid: int
+    gid: int
+
+    def _kwargs(self, kwargs):
+        kwargs.setdefault("cwd", "/")
+        return dict(kwargs, user=self.uid, group=self.gid, extra_groups=[])
+
+    def run(self, argv, **kwargs):
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        kwargs.setdefault("timeout", 30)
+        return subprocess.run([str(arg) for arg in argv], **self._kwargs(kwargs))
+
+    def popen(self, argv, **kwargs):
+        return subprocess.Popen([str(arg) for arg in argv], **self._kwargs(kwargs))
+
+
+@pytest.fixture(scope="session")
+def other_user():
+    """A second local user, created for the session and removed after it; a
+    visible skip where that is impossible (not root, no useradd)."""
+    import pwd
+    import shutil
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a second local user (the attacker)")
+    if not shutil.which("useradd") or not shutil.which("userdel"):
+        pytest.skip("useradd/userdel not found: cannot create a second local user")
+    name = f"fdt{os.getpid() % 100000}"
+    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"useradd {name} failed: {made.stderr.strip()}")
+    try:
+        entry = pwd.getpwnam(name)
+        yield OtherUser(name, entry.pw_uid, entry.pw_gid)
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+@pytest.fixture
+def shared_tmp():
+    """A world-writable sticky directory like /tmp, for this test alone (under
+    /tmp, since pytest's own temp dirs are private to root)."""
+    import shutil
+
+    path = Path(tempfile.mkdtemp(prefix="fdtrack-shared-", dir="/tmp"))
+    path.chmod(0o1777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
