@@ -22,6 +22,7 @@
 
 #include "preload/config.h"
 #include "preload/registry.h"
+#include "preload/report_files.h"
 #include "preload/snapshot.h"
 #include "preload/thread_state.h"
 #include "report/report_json.h"
@@ -51,52 +52,17 @@ void say(const std::string& line) {
     (void)ignored;
 }
 
-// Writes `content` to `path` through a temporary name, so a reader (fdtrack
-// dump) never sees half a report.
-bool write_atomically(const std::string& path, const std::string& content) {
-    std::string tmp = path + ".tmp";
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return false;
-    size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        done += static_cast<size_t>(n);
-    }
-    bool ok = done == content.size();
-    ok = (close(fd) == 0) && ok;
-    if (ok && rename(tmp.c_str(), path.c_str()) == 0) return true;
-    unlink(tmp.c_str());
-    return false;
-}
-
-// access() alone passes a regular file, and passes /proc for root.
-bool writable_dir(const char* dir) {
-    struct stat st;
-    return dir && *dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
-}
-
-std::string temp_dir() {
-    const char* tmp = getenv("TMPDIR");
-    return writable_dir(tmp) ? tmp : "/tmp";
-}
-
-// FDTRACK_OUTPUT, else the current directory if writable, else the temp dir.
+// FDTRACK_OUTPUT, else a directory of this user's alone (report_files.h).
 std::string output_dir() {
     if (const char* chosen = config().output_dir) return chosen;
-    if (writable_dir(".")) {
-        char cwd[4096];
-        return getcwd(cwd, sizeof cwd) ? cwd : ".";
-    }
-    return temp_dir();
+    return default_output_dir();
 }
 
 // Writes both files of one report as `dir`/`name`.{json,txt}; both or none.
 bool write_report(const std::string& dir, const std::string& name, const std::string& json, const Report& report) {
     std::string base = dir + "/" + name;
-    if (!write_atomically(base + ".json", json)) return false;
-    if (write_atomically(base + ".txt", render_text(report))) return true;
+    if (!write_report_file(base + ".json", json)) return false;
+    if (write_report_file(base + ".txt", render_text(report))) return true;
     int error = errno;
     unlink((base + ".json").c_str());
     errno = error;
@@ -122,21 +88,21 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
     const char* prefix = config().exit_report;
     if (prefix && exit) {
         std::string path = std::string(prefix) + "." + std::to_string(pid) + ".json";
-        if (write_atomically(path, dumped.json)) dumped.path = path;
+        if (write_report_file(path, dumped.json)) dumped.path = path;
         else say("could not write the exit report " + path);
         return dumped;
     }
     std::string name = "fdtrack." + std::to_string(pid) + "." + std::to_string(sequence);
     std::string dir = output_dir();
     bool written = write_report(dir, name, dumped.json, report);
-    if (!written && dir != temp_dir()) {
-        // Some unwritable directories pass writable_dir (read-only or full
-        // file systems, /proc for root): the report matters more than where.
-        if (config().output_dir && !g_output_warned.exchange(true)) {
+    if (!written && dir != default_output_dir()) {
+        // An unwritable FDTRACK_OUTPUT (read-only, full, missing, /proc for
+        // root): the report matters more than where.
+        if (!g_output_warned.exchange(true)) {
             say(std::string("cannot write to FDTRACK_OUTPUT=") + dir + " (" + strerror(errno) +
-                "); writing reports to the temp dir instead");
+                "); writing reports to " + default_output_dir() + " instead");
         }
-        dir = temp_dir();
+        dir = default_output_dir();
         written = write_report(dir, name, dumped.json, report);
     }
     if (!written) {
@@ -278,8 +244,8 @@ void finish_exit_report() {
             if (std::binary_search(closed.begin(), closed.end(), fd.fd)) fd.at_exit = kHeldUntilExit;
         }
         std::string text_path = written.path.substr(0, written.path.size() - 5) + ".txt";
-        bool ok = write_atomically(written.path, report_to_json(report)) &&
-                  (!written.with_text || write_atomically(text_path, render_text(report)));
+        bool ok = write_report_file(written.path, report_to_json(report)) &&
+                  (!written.with_text || write_report_file(text_path, render_text(report)));
         if (!ok) say("could not mark what interpreter shutdown closed in " + written.path + ": " + strerror(errno));
     } catch (const std::exception& e) {
         say(std::string("could not mark what interpreter shutdown closed in the exit report: ") + e.what());

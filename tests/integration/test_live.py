@@ -573,19 +573,25 @@ def test_fork_child_answers_with_its_own_state(build_c, live):
 
 
 @pytest.mark.parametrize("output", ["/proc", "/nonexistent/fdtrack", "FILE"])
-def test_unwritable_output_dir_falls_back_to_the_temp_dir(build_c, live, output):
+def test_unwritable_output_dir_falls_back_to_the_private_default(build_c, live, output):
+    """Reports then go where they go by default: this user's own directory in
+    the temp dir, 0700, the files 0600."""
     program = build_c("live_ctl.c")
     if output == "FILE":
         output = str(program.path)  # a file, not a directory
     proc = live([program.path], env={"FDTRACK_OUTPUT": output})
+    private = proc.out / f"fdtrack-{os.geteuid()}"  # proc.out is the run's TMPDIR
+    proc.out = private
     proc.ask("open 2")
     os.kill(proc.pid, signal.SIGUSR1)
-    (dump,) = proc.wait_for_dump("signal")  # proc.out is the run's TMPDIR
+    (dump,) = proc.wait_for_dump("signal")
     assert dump["pid"] == proc.pid
     proc.ask("open 1")  # unaffected
     proc.send("exit")
     assert proc.wait() == EXIT_EXPECTED, proc.stderr()
     assert [d["trigger"] for d in proc.dumps()] == ["signal", "exit"]
     said = notices(proc, "FDTRACK_OUTPUT")
-    assert len(said) == 1 and output in said[0] and "temp dir" in said[0], proc.stderr()
+    assert len(said) == 1 and output in said[0] and str(private) in said[0], proc.stderr()
     assert not notices(proc, "could not write"), proc.stderr()
+    assert private.stat().st_mode & 0o777 == 0o700
+    assert {path.stat().st_mode & 0o777 for path in private.iterdir()} == {0o600}

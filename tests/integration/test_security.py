@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import HERE, LIBRARY, _environment, _run, load_report, python_markers
+from conftest import CLI, HERE, LIBRARY, _environment, _run, load_report, python_markers
 
 EXEC_SCRIPT = HERE / "security" / "exec_with_inherited_fd.py"
 
@@ -58,3 +58,62 @@ def test_no_hand_over_reaches_an_image_that_does_not_load_fdtrack(fdtrack_build,
     assert proc.returncode == 0, stderr
     targets = json.loads(stdout)["fds"].values()
     assert "/etc/hostname" in targets and not [t for t in targets if "memfd" in t], targets
+
+
+def leak_and_exit(out_env, tmp_path, timeout=30):
+    """A Python program that leaks a file, run with plain LD_PRELOAD and
+    `out_env` (FDTRACK_OUTPUT, TMPDIR...): (process, stderr)."""
+    env = _environment({"LD_PRELOAD": str(LIBRARY), **out_env}, tmp_path)
+    if "FDTRACK_OUTPUT" not in out_env:
+        del env["FDTRACK_OUTPUT"]  # the default directory
+    code = "keep = open('/etc/hostname'); print('done')"
+    proc, stdout, stderr = _run(["/usr/bin/python3", "-I", "-c", code], env, tmp_path, timeout)
+    assert (proc.returncode, stdout) == (0, "done\n"), stderr
+    return proc, stderr
+
+
+def test_planted_links_and_fifos_in_the_output_dir_are_not_followed(fdtrack_build, tmp_path, other_user, shared_tmp):
+    """Rows 4, 5 and 12: another user plants, for the next pids, symlinks to a
+    root-only file at every report name and temporary name a reader of the
+    old code could guess, and FIFOs at others; a root program's report must
+    neither overwrite the file, nor hang, nor be readable by that user."""
+    victim = tmp_path / "root-only"
+    victim.write_text("secret\n")
+    victim.chmod(0o600)
+    plant = ["/usr/bin/python3", "-I", "-c",
+             "import os, sys\n"
+             "d, victim, first, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])\n"
+             "for pid in range(first, last):\n"
+             "    for ext in ('json', 'txt'):\n"
+             "        os.symlink(victim, f'{d}/fdtrack.{pid}.1.{ext}')\n"
+             "        os.symlink(victim, f'{d}/fdtrack.{pid}.1.{ext}.tmp')\n"
+             "        os.mkfifo(f'{d}/.fdtrack.{pid}.1.{ext}.tmp')\n"]
+    pids = next_pids(300)
+    planted = other_user.run(plant + [shared_tmp, victim, pids.start, pids.stop])
+    assert planted.returncode == 0, planted.stderr
+
+    proc, stderr = leak_and_exit({"FDTRACK_OUTPUT": str(shared_tmp)}, tmp_path)
+    assert victim.read_text() == "secret\n", "a planted link redirected the report"
+    report = shared_tmp / f"fdtrack.{proc.pid}.1.json"
+    assert not report.is_symlink() and load_report(report)["trigger"] == "exit", stderr
+    for path in (report, report.with_suffix(".txt")):
+        assert path.stat().st_mode & 0o777 == 0o600 and path.stat().st_uid == 0
+        assert other_user.run(["cat", path]).returncode != 0, f"{other_user.name} can read {path}"
+
+
+def test_a_default_directory_someone_else_made_is_not_used(fdtrack_build, tmp_path, other_user, shared_tmp):
+    """The default output directory's name can be predicted: if another user
+    made it first (a directory of theirs, or a link), the reports go to a
+    fresh private directory and stderr says so once."""
+    squatted = shared_tmp / f"fdtrack-{os.geteuid()}"
+    made = other_user.run(["mkdir", "-m", "777", squatted])
+    assert made.returncode == 0, made.stderr
+    env = {"TMPDIR": str(shared_tmp)}
+    proc, stderr = leak_and_exit(env, tmp_path)
+    assert not list(squatted.iterdir()), "reports were written into the other user's directory"
+    (fresh,) = [path for path in shared_tmp.glob(f"fdtrack-{os.geteuid()}.*")]
+    assert fresh.stat().st_uid == 0 and fresh.stat().st_mode & 0o777 == 0o700
+    assert (fresh / f"fdtrack.{proc.pid}.1.json").exists(), stderr
+    said = [line for line in stderr.splitlines() if "not a directory of this user's alone" in line]
+    assert len(said) == 1 and str(squatted) in said[0] and str(fresh) in said[0], stderr
+
