@@ -1,6 +1,8 @@
 // Reads fdtrack's FDTRACK_* settings from the environment.
 #include "preload/config.h"
 
+#include "report/dump_signals.h"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +69,7 @@ void parse(Config& c) {
     if (const char* v = getenv("FDTRACK_SIGNAL")) {
         int sig = parse_signal_name(v);
         if (sig >= 0) c.dump_signal = sig;
-        else complain("FDTRACK_SIGNAL", v, "USR1, USR2, RTMIN+N or none");
+        else complain("FDTRACK_SIGNAL", v, "USR1, USR2, RTMIN+N or none: a signal the program does not need itself");
     }
     if (const char* v = getenv("FDTRACK_OUTPUT"); v && *v) c.output_dir = v;
     if (const char* v = getenv("FDTRACK_THRESHOLD")) {
@@ -114,7 +116,8 @@ int parse_signal_name(const char* text) {
         return SIGRTMIN + static_cast<int>(offset);
     }
     int64_t number;
-    if (parse_int(text, 1, SIGRTMAX, &number) && number != SIGKILL && number != SIGSTOP) return static_cast<int>(number);
+    if (parse_int(text, 1, SIGRTMAX, &number) && is_usable_dump_signal(static_cast<int>(number)))
+        return static_cast<int>(number);
     return -1;
 }
 

@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "report/dump_signals.h"
 #include "report/report_json.h"
 #include "report/report_text.h"
 #include "report/suppressions.h"
@@ -98,8 +99,7 @@ std::optional<std::string> normalise_signal(std::string text) {
         if (upper.starts_with("RTMIN+") && parse_offset(std::string_view(upper).substr(6))) number = SIGRTMIN + offset;
         if (upper.starts_with("RTMAX-") && parse_offset(std::string_view(upper).substr(6))) number = SIGRTMAX - offset;
     }
-    // KILL and STOP cannot be caught, so they could never trigger a dump.
-    if (number < 1 || number > SIGRTMAX || number == SIGKILL || number == SIGSTOP) return std::nullopt;
+    if (!is_usable_dump_signal(number)) return std::nullopt;
     if (number == SIGUSR1) return "USR1";
     if (number == SIGUSR2) return "USR2";
     return std::to_string(number);
@@ -109,7 +109,10 @@ CLI::Validator signal_or_none() {
     return CLI::Validator(
         [](std::string& text) -> std::string {
             std::optional<std::string> signal = normalise_signal(text);
-            if (!signal) return fmt::format("'{}' is not a signal that can be caught (e.g. USR1, USR2, none)", text);
+            if (!signal) {
+                return fmt::format("'{}' cannot be the dump signal: USR1, USR2, RTMIN+N or none (a program needs "
+                                   "its other signals itself)", text);
+            }
             text = *signal;
             return {};
         },
@@ -243,10 +246,18 @@ std::vector<std::string> child_environment(const RunOptions& options, const std:
 class ExitReportDir {
 public:
     ExitReportDir() {
+        // A TMPDIR that is not a usable directory is the environment's
+        // mistake, not a reason to refuse to run the program: /tmp, as the
+        // library itself falls back.
         const char* tmp = std::getenv("TMPDIR");
-        std::string pattern = fmt::format("{}/fdtrack-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(pattern.data())) {
-            throw std::runtime_error(fmt::format("cannot create a temporary directory {}: {}", pattern,
+        std::string pattern;
+        for (std::string base : {std::string(tmp && *tmp ? tmp : "/tmp"), std::string("/tmp")}) {
+            pattern = base + "/fdtrack-run.XXXXXX";
+            if (mkdtemp(pattern.data())) break;
+            pattern.clear();
+        }
+        if (pattern.empty()) {
+            throw std::runtime_error(fmt::format("cannot create a temporary directory in $TMPDIR or /tmp: {}",
                                                  strerror(errno)));
         }
         path_ = pattern;

@@ -117,3 +117,35 @@ def test_a_default_directory_someone_else_made_is_not_used(fdtrack_build, tmp_pa
     said = [line for line in stderr.splitlines() if "not a directory of this user's alone" in line]
     assert len(said) == 1 and str(squatted) in said[0] and str(fresh) in said[0], stderr
 
+
+REFUSED_SIGNALS = ["SEGV", "BUS", "ILL", "FPE", "ABRT", "INT", "TERM", "PIPE", "KILL", "STOP", "HUP", "11", "SIGTERM"]
+
+
+def test_a_signal_the_program_needs_is_never_the_dump_signal(fdtrack_build, tmp_path):
+    """Row 11: a segfaulting program under FDTRACK_SIGNAL=SEGV spun forever
+    writing reports. Each such value gets one stderr line and the default;
+    the program dies of its own signal, as without fdtrack."""
+    crash = ["/usr/bin/python3", "-I", "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+    for name in REFUSED_SIGNALS:
+        env = _environment({"LD_PRELOAD": str(LIBRARY), "FDTRACK_SIGNAL": name}, tmp_path)
+        proc, stdout, stderr = _run(crash, env, tmp_path, 20)
+        assert proc.returncode == -11, f"FDTRACK_SIGNAL={name}: exit {proc.returncode}\n{stderr}"
+        said = [line for line in stderr.splitlines() if "FDTRACK_SIGNAL" in line]
+        assert len(said) == 1 and name in said[0], stderr
+
+
+def test_run_refuses_those_signals_with_a_clear_message(fdtrack_build):
+    for name in REFUSED_SIGNALS:
+        result = subprocess.run([CLI, "run", "--signal", name, "--", "/bin/true"],
+                                capture_output=True, text=True, timeout=20)
+        assert result.returncode == 2 and "cannot be the dump signal" in result.stderr, (name, result.stderr)
+    accepted = subprocess.run([CLI, "run", "--signal", "RTMIN+2", "--", "/bin/true"],
+                              capture_output=True, text=True, timeout=20)
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_run_survives_an_unusable_tmpdir(fdtrack_build, tmp_path):
+    env = _environment({"TMPDIR": "/nonexistent"}, tmp_path)
+    proc, stdout, stderr = _run([CLI, "run", "--", "/usr/bin/python3", "-I", "-c", "print('ran')"], env, tmp_path, 30)
+    assert (proc.returncode, stdout) == (0, "ran\n"), stderr
+    assert "exit report" in stderr
