@@ -9,15 +9,16 @@ namespace {
 
 StackTable g_table;
 
-uint64_t mix(uint64_t h, uint64_t v) {
-    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    return h * 0xff51afd7ed558ccdull;
-}
+// One xor and one multiply per word (the hash runs on every hooked call);
+// the final mix spreads the high bits into the low ones the bucket index takes.
+uint64_t mix(uint64_t h, uint64_t v) { return (h ^ v) * 0x9e3779b97f4a7c15ull; }
 
 uint64_t hash_stack(const uintptr_t* native, int n_native, const PyFrameKey* python, int n_python) {
     uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t(n_native) << 32) ^ n_python;
     for (int i = 0; i < n_native; ++i) h = mix(h, native[i]);
     for (int i = 0; i < n_python; ++i) h = mix(mix(h, python[i].code), python[i].line_and_hash);
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdull;
     return h ^ (h >> 29);
 }
 
