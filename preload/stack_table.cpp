@@ -22,9 +22,8 @@ uint64_t hash_stack(const uintptr_t* native, int n_native, const PyFrameKey* pyt
     return h ^ (h >> 29);
 }
 
-bool same(const StackNode& n, uint64_t hash, const uintptr_t* native, int n_native, const PyFrameKey* python,
-          int n_python) {
-    if (n.hash != hash || n.n_native != n_native || n.n_python != n_python) return false;
+bool same_frames(const StackNode& n, const uintptr_t* native, int n_native, const PyFrameKey* python, int n_python) {
+    if (n.n_native != n_native || n.n_python != n_python) return false;
     if (memcmp(n.native, native, sizeof(uintptr_t) * n_native) != 0) return false;
     for (int i = 0; i < n_python; ++i) {
         if (!(n.python_keys[i] == python[i])) return false;
@@ -35,10 +34,18 @@ bool same(const StackNode& n, uint64_t hash, const uintptr_t* native, int n_nati
 const StackNode* find(const StackNode* head, uint64_t hash, const uintptr_t* native, int n_native,
                       const PyFrameKey* python, int n_python) {
     for (const StackNode* n = head; n; n = n->next) {
-        if (same(*n, hash, native, n_native, python, n_python)) return n;
+        if (n->hash == hash && same_frames(*n, native, n_native, python, n_python)) return n;
     }
     return nullptr;
 }
+
+// The stack this thread interned last, and in which table: a loop opening
+// fds from one place finds its stack by comparing frames, without hashing.
+struct LastStack {
+    const StackTable* table;
+    const StackNode* node;
+};
+__thread LastStack t_last __attribute__((tls_model("initial-exec")));
 
 }  // namespace
 
@@ -46,10 +53,15 @@ StackTable& stack_table() { return g_table; }
 
 uint32_t StackTable::intern(const uintptr_t* native, int n_native, const PyFrameKey* python, int n_python,
                             PyFrameResolver resolve) {
+    LastStack& last = t_last;
+    if (last.table == this && same_frames(*last.node, native, n_native, python, n_python)) return last.node->id;
     uint64_t hash = hash_stack(native, n_native, python, n_python);
     std::atomic<StackNode*>& bucket = buckets_[hash & (kBuckets - 1)];
     StackNode* head = bucket.load(std::memory_order_acquire);
-    if (const StackNode* n = find(head, hash, native, n_native, python, n_python)) return n->id;
+    if (const StackNode* n = find(head, hash, native, n_native, python, n_python)) {
+        last = {this, n};
+        return n->id;
+    }
 
     // New stack: build the node completely before publishing it.
     auto* node = static_cast<StackNode*>(arena_alloc(sizeof(StackNode) + sizeof(uintptr_t) * n_native));
@@ -71,10 +83,16 @@ uint32_t StackTable::intern(const uintptr_t* native, int n_native, const PyFrame
 
     for (;;) {
         node->next = head;
-        if (bucket.compare_exchange_weak(head, node, std::memory_order_acq_rel)) return node->id;
+        if (bucket.compare_exchange_weak(head, node, std::memory_order_acq_rel)) {
+            last = {this, node};
+            return node->id;
+        }
         // Someone else pushed meanwhile; it may be this very stack. (The node
         // we built is then wasted arena memory: rare and bounded.)
-        if (const StackNode* n = find(head, hash, native, n_native, python, n_python)) return n->id;
+        if (const StackNode* n = find(head, hash, native, n_native, python, n_python)) {
+            last = {this, n};
+            return n->id;
+        }
     }
 }
 

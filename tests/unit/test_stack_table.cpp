@@ -1,5 +1,6 @@
 // Unit tests of stack interning: identical stacks share one id, Python names
-// are resolved once per new stack, and concurrent interning stays exact.
+// are resolved once per new stack, a thread's last stack is only reused for
+// the same frames, and concurrent interning stays exact.
 #include "preload/stack_table.h"
 
 #include <gtest/gtest.h>
@@ -57,6 +58,27 @@ TEST(StackTable, PythonFramesArePartOfTheStackAndNamedOnce) {
     ASSERT_EQ(node->n_python, 2);
     EXPECT_STREQ(node->python[0].file, "app.py");
     EXPECT_EQ(node->python[0].line, 27);
+}
+
+// A thread's last stack is answered without hashing: it must still be
+// compared frame by frame, native and Python, count and contents.
+TEST(StackTable, TheLastStackOfAThreadIsOnlyReusedForTheSameFrames) {
+    uintptr_t native[] = {0xc000, 0xc100, 0xc200};
+    uintptr_t outer_differs[] = {0xc000, 0xc100, 0xc201};
+    PyFrameKey py[] = {{0x77, 10}, {0x88, 20}};
+    PyFrameKey line_differs[] = {{0x77, 10}, {0x88, 21}};
+    uint32_t id = stack_table().intern(native, 3, py, 2, resolve);
+    EXPECT_EQ(stack_table().intern(native, 3, py, 2, resolve), id);
+    std::set<uint32_t> others = {
+        stack_table().intern(outer_differs, 3, py, 2, resolve),
+        stack_table().intern(native, 3, line_differs, 2, resolve),
+        stack_table().intern(native, 3, py, 1, resolve),
+        stack_table().intern(native, 2, py, 2, resolve),
+    };
+    EXPECT_EQ(others.size(), 4u);
+    EXPECT_EQ(others.count(id), 0u);
+    EXPECT_EQ(stack_table().intern(native, 3, py, 2, resolve), id);
+    EXPECT_EQ(stack_table().intern(native, 3, py, 2, resolve), id);
 }
 
 TEST(StackTable, ConcurrentInterningGivesOneIdPerStack) {
