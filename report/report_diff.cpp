@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "report/printable.h"
 #include "report/report_json.h"
 #include "report/report_text.h"
 
@@ -41,7 +42,7 @@ std::string site_key(const Site& site) {
 }
 
 struct KeyedSite {
-    int count = 0;
+    int64_t count = 0;  // a sum of ints: two sites of INT_MAX must not wrap
     const Site* site = nullptr;  // the lowest id among sites with this stack
 };
 
@@ -64,11 +65,11 @@ std::vector<SiteGrowth> diff_reports(const Report& older, const Report& newer) {
     std::vector<SiteGrowth> grown;
     for (const auto& [key, now] : sites_by_stack(newer)) {
         auto it = before.find(key);
-        int old_count = it == before.end() ? 0 : it->second.count;
+        int64_t old_count = it == before.end() ? 0 : it->second.count;
         if (now.count > old_count) grown.push_back({old_count, now.count, *now.site});
     }
     std::sort(grown.begin(), grown.end(), [](const SiteGrowth& a, const SiteGrowth& b) {
-        int growth_a = a.new_count - a.old_count, growth_b = b.new_count - b.old_count;
+        int64_t growth_a = a.new_count - a.old_count, growth_b = b.new_count - b.old_count;
         if (growth_a != growth_b) return growth_a > growth_b;
         if (a.new_count != b.new_count) return a.new_count > b.new_count;
         return a.site.id < b.site.id;
@@ -79,9 +80,10 @@ std::vector<SiteGrowth> diff_reports(const Report& older, const Report& newer) {
 std::string render_diff_text(const Report& older, const Report& newer, const std::vector<SiteGrowth>& grown) {
     std::string out;
     out += fmt::format("fdtrack diff: pid {} ({}) {} -> {}: {} -> {} fds open ({:+})\n", newer.pid,
-                       newer.program.empty() ? "?" : newer.program, older.time.empty() ? "?" : older.time,
-                       newer.time.empty() ? "?" : newer.time, older.open_count, newer.open_count,
-                       newer.open_count - older.open_count);
+                       newer.program.empty() ? "?" : printable(newer.program),
+                       older.time.empty() ? "?" : printable(older.time),
+                       newer.time.empty() ? "?" : printable(newer.time), older.open_count, newer.open_count,
+                       int64_t{newer.open_count} - older.open_count);
     if (older.pid != newer.pid) {
         out += fmt::format("  note: the reports come from different processes (pid {} and pid {})\n", older.pid,
                            newer.pid);
@@ -91,12 +93,12 @@ std::string render_diff_text(const Report& older, const Report& newer, const std
         out += "No allocation site grew.\n";
         return out;
     }
-    int total = 0;
+    int64_t total = 0;
     for (const SiteGrowth& growth : grown) {
         total += growth.new_count - growth.old_count;
         out += fmt::format("{:+} fds ({} -> {}) from {} ({})  [site {}]\n", growth.new_count - growth.old_count,
-                           growth.old_count, growth.new_count, user_location(growth.site, newer.user_paths), growth.site.call,
-                           growth.site.id);
+                           growth.old_count, growth.new_count, user_location(growth.site, newer.user_paths),
+                           printable(growth.site.call), growth.site.id);
         out += render_stacks(growth.site, "  ", 6);
         out += '\n';
     }

@@ -2,6 +2,7 @@
 // open fds now than before, matched by their stacks since ids are not stable.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -9,9 +10,10 @@
 
 namespace fdtrack {
 
+// Counts are sums over the sites that share a stack, hence 64 bits.
 struct SiteGrowth {
-    int old_count = 0;  // 0 when the site is new
-    int new_count = 0;
+    int64_t old_count = 0;  // 0 when the site is new
+    int64_t new_count = 0;
     Site site;          // as in the newer report
 };
 

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "report/printable.h"
 #include "report/user_code.h"
 
 namespace fdtrack {
@@ -23,18 +24,24 @@ std::string_view basename(std::string_view path) {
     return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
+// Every name below comes from the traced program (paths, functions, argv,
+// thread names) or from a report file, and goes through printable(): a file
+// named "\x1b[2J\nFAKE fdtrack: No leaks." must not clear the screen or
+// forge a line (issue 9).
 std::string python_location(const PythonFrame& frame) {
-    return fmt::format("{}:{} in {}", basename(frame.file), frame.line, frame.function);
+    return fmt::format("{}:{} in {}", printable(basename(frame.file)), frame.line, printable(frame.function));
 }
 
 std::string native_location(const NativeFrame& frame) {
     if (!frame.file.empty()) {
-        std::string where = frame.line > 0 ? fmt::format("{}:{}", basename(frame.file), frame.line)
-                                           : std::string(basename(frame.file));
-        return frame.function.empty() ? where : fmt::format("{} in {}", where, frame.function);
+        std::string file = printable(basename(frame.file));
+        std::string where = frame.line > 0 ? fmt::format("{}:{}", file, frame.line) : file;
+        return frame.function.empty() ? where : fmt::format("{} in {}", where, printable(frame.function));
     }
-    if (!frame.function.empty()) return fmt::format("{} in {}", frame.function, basename(frame.module));
-    return fmt::format("0x{:x} in {}", frame.address, basename(frame.module));
+    if (!frame.function.empty()) {
+        return fmt::format("{} in {}", printable(frame.function), printable(basename(frame.module)));
+    }
+    return fmt::format("0x{:x} in {}", frame.address, printable(basename(frame.module)));
 }
 
 std::string plural(size_t n, std::string_view one, std::string_view many) {
@@ -48,7 +55,7 @@ std::string fd_ranges(std::vector<int> fds) {
     std::string out;
     for (size_t i = 0; i < fds.size();) {
         size_t j = i;
-        while (j + 1 < fds.size() && fds[j + 1] == fds[j] + 1) ++j;
+        while (j + 1 < fds.size() && fds[j + 1] - 1 == fds[j]) ++j;  // no overflow at INT_MAX
         if (!out.empty()) out += ", ";
         out += j > i ? fmt::format("{}-{}", fds[i], fds[j]) : fmt::format("{}", fds[i]);
         i = j + 1;
@@ -106,13 +113,13 @@ std::string group_location(const SiteGroup& group, const std::vector<std::string
 }
 
 std::string group_call(const SiteGroup& group) {
-    if (group.site && !group.site->call.empty()) return group.site->call;
-    return group.fds.front()->call.empty() ? "?" : group.fds.front()->call;
+    if (group.site && !group.site->call.empty()) return printable(group.site->call);
+    return group.fds.front()->call.empty() ? "?" : printable(group.fds.front()->call);
 }
 
 std::string group_kinds(const SiteGroup& group) {
     std::set<std::string> kinds;
-    for (const FdEntry* fd : group.fds) kinds.insert(fd->kind.empty() ? "?" : fd->kind);
+    for (const FdEntry* fd : group.fds) kinds.insert(fd->kind.empty() ? "?" : printable(fd->kind));
     return fmt::format("{}", fmt::join(kinds, ", "));
 }
 
@@ -129,18 +136,20 @@ void render_group(std::string& out, const SiteGroup& group, bool exit_report,
     size_t fd_width = 1, kind_width = 1, age_width = 1;
     for (size_t i = 0; i < shown; ++i) {
         fd_width = std::max(fd_width, fmt::formatted_size("{}", group.fds[i]->fd));
-        kind_width = std::max(kind_width, group.fds[i]->kind.size());
+        kind_width = std::max(kind_width, printable(group.fds[i]->kind).size());
         age_width = std::max(age_width, format_age(group.fds[i]->age_s).size());
     }
     for (size_t i = 0; i < shown; ++i) {
         const FdEntry& fd = *group.fds[i];
-        out += fmt::format("    fd {:>{}}  {:<{}}  {:>{}}  {}", fd.fd, fd_width, fd.kind, kind_width,
-                           format_age(fd.age_s), age_width, fd.target);
-        if (!fd.state.empty()) out += fmt::format("  {}", fd.state);
+        out += fmt::format("    fd {:>{}}  {:<{}}  {:>{}}  {}", fd.fd, fd_width, printable(fd.kind), kind_width,
+                           format_age(fd.age_s), age_width, printable(fd.target));
+        if (!fd.state.empty()) out += fmt::format("  {}", printable(fd.state));
         // As lsof's FD column and its thread: what `exec` keeps, who blocks, who opened it.
         std::string flags = fd.cloexec ? (fd.nonblock ? "cloexec,nonblock" : "cloexec") : (fd.nonblock ? "nonblock" : "");
         if (!flags.empty()) out += fmt::format("  [{}]", flags);
-        if (fd.tid) out += fmt::format("  thread {}{}", fd.tid, fd.thread.empty() ? "" : " " + fd.thread);
+        if (fd.tid) {
+            out += fmt::format("  thread {}{}", fd.tid, fd.thread.empty() ? "" : " " + printable(fd.thread));
+        }
         out += '\n';
     }
     if (group.fds.size() > shown) out += fmt::format("    ... and {} more\n", group.fds.size() - shown);
@@ -156,7 +165,7 @@ std::string bad_close_message(const std::string& error) {
     if (error == "double_close") return "closed twice";
     if (error == "never_opened") return "closed but never opened";
     if (error == "owned_by_stream") return "closed while a FILE stream owns it";
-    return error;
+    return printable(error);
 }
 
 void render_bad_closes(std::string& out, const Report& report) {
@@ -277,9 +286,9 @@ std::vector<StackRow> native_rows(const Site& site) {
 // "libpython3.11.so.1.0", or "python3.11, libpython3.11.so.1.0" for a run
 // that crosses from one into the other.
 std::string modules_of(const Site& site, const StackRow& row) {
-    std::vector<std::string_view> names;
+    std::vector<std::string> names;
     for (size_t i = row.first; i < row.first + row.count; ++i) {
-        std::string_view name = basename(site.frames[i].module);
+        std::string name = printable(basename(site.frames[i].module));
         if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     }
     return fmt::format("{}", fmt::join(names, ", "));
@@ -288,8 +297,10 @@ std::string modules_of(const Site& site, const StackRow& row) {
 }  // namespace
 
 std::string format_age(double seconds) {
-    if (seconds < 0) seconds = 0;
+    if (!(seconds >= 0)) seconds = 0;  // NaN too
     if (seconds < 60) return fmt::format("{:.1f}s", seconds);
+    // The reader refuses such ages; the cast below would be undefined past 2^64.
+    if (seconds >= 1e15) return fmt::format("{:.3g}h", seconds / 3600);
     auto whole = static_cast<uint64_t>(seconds);
     if (whole < 3600) return fmt::format("{}m{:02}s", whole / 60, whole % 60);
     return fmt::format("{}h{:02}m", whole / 3600, whole / 60 % 60);
@@ -309,7 +320,8 @@ std::string render_stacks(const Site& site, std::string_view indent, size_t max_
         out += fmt::format("{}Python stack (innermost first):\n", indent);
         for (size_t i = 0; i < limit(site.python.size()); ++i) {
             const PythonFrame& frame = site.python[i];
-            out += fmt::format("{}  File \"{}\", line {}, in {}\n", indent, frame.file, frame.line, frame.function);
+            out += fmt::format("{}  File \"{}\", line {}, in {}\n", indent, printable(frame.file), frame.line,
+                               printable(frame.function));
         }
         if (limit(site.python.size()) < site.python.size()) {
             out += fmt::format("{}  ... {} more\n", indent, site.python.size() - limit(site.python.size()));
@@ -328,12 +340,12 @@ std::string render_stacks(const Site& site, std::string_view indent, size_t max_
             size_t i = rows[r].first;
             const NativeFrame& frame = site.frames[i];
             out += fmt::format("{}  #{:<{}} 0x{:012x} {}", indent, i, number_width, frame.address,
-                               frame.function.empty() ? "???" : frame.function);
+                               frame.function.empty() ? "???" : printable(frame.function));
             if (!frame.file.empty()) {
-                out += frame.line > 0 ? fmt::format(" ({}:{})", frame.file, frame.line)
-                                      : fmt::format(" ({})", frame.file);
+                out += frame.line > 0 ? fmt::format(" ({}:{})", printable(frame.file), frame.line)
+                                      : fmt::format(" ({})", printable(frame.file));
             } else {
-                out += fmt::format(" (in {})", frame.module.empty() ? "?" : frame.module);
+                out += fmt::format(" (in {})", frame.module.empty() ? "?" : printable(frame.module));
             }
             out += '\n';
         }
@@ -354,13 +366,23 @@ std::string render_text(const Report& report) {
 
     std::string out;
     out += fmt::format("fdtrack: pid {} ({}), {} report: {}/{} fds open, {} {} from {}\n", report.pid,
-                       report.program.empty() ? "?" : report.program,
-                       report.trigger.empty() ? "?" : report.trigger, report.open_count,
+                       report.program.empty() ? "?" : printable(report.program),
+                       report.trigger.empty() ? "?" : printable(report.trigger), report.open_count,
                        format_limit(report.rlimit_nofile), counted, counted_word,
                        plural(groups.size(), "site", "sites"));
-    if (!report.argv.empty()) out += fmt::format("  command: {}\n", fmt::join(report.argv, " "));
-    if (!report.time.empty()) out += fmt::format("  time:    {}\n", report.time);
-    if (!report.user_paths.empty()) out += fmt::format("  user code under: {}\n", fmt::join(report.user_paths, ":"));
+    auto printable_list = [](const std::vector<std::string>& items, std::string_view separator) {
+        std::string joined;
+        for (const std::string& item : items) {
+            if (!joined.empty()) joined += separator;
+            joined += printable(item);
+        }
+        return joined;
+    };
+    if (!report.argv.empty()) out += fmt::format("  command: {}\n", printable_list(report.argv, " "));
+    if (!report.time.empty()) out += fmt::format("  time:    {}\n", printable(report.time));
+    if (!report.user_paths.empty()) {
+        out += fmt::format("  user code under: {}\n", printable_list(report.user_paths, ":"));
+    }
     out += '\n';
 
     auto render_groups = [&](const std::vector<SiteGroup>& section) {

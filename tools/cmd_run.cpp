@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "report/dump_signals.h"
+#include "report/printable.h"
 #include "report/report_json.h"
 #include "report/report_text.h"
 #include "report/suppressions.h"
@@ -319,7 +320,7 @@ std::string where_counted(const char* one, const char* many, const std::optional
     for (const ProcessReport& child : children) {
         if (size_t n = count(child.report); n > 0) {
             in_children += n;
-            guilty.push_back(fmt::format("pid {}: {}", child.pid, child.report.program));
+            guilty.push_back(fmt::format("pid {}: {}", child.pid, printable(child.report.program)));
         }
     }
     std::string children_part = fmt::format("{} ({})", plural(guilty.size(), "child", "children"),
@@ -427,7 +428,7 @@ int run_program(const RunOptions& options) {
     ExitReportDir reports;
     ChildResult child = run_child(options.command, child_environment(options, library, reports.prefix()));
     if (child.exec_errno != 0) {
-        std::cerr << fmt::format("fdtrack run: cannot execute '{}': {}\n", options.command.front(),
+        std::cerr << fmt::format("fdtrack run: cannot execute '{}': {}\n", printable(options.command.front()),
                                  strerror(child.exec_errno));
         // What a shell answers: 127 not found, 126 found but not executable.
         return child.exec_errno == ENOENT ? 127 : 126;
@@ -443,8 +444,8 @@ int run_program(const RunOptions& options) {
         failed = has_errors(main->report, gated);
         suggestions = suggest_suppressions(main->report);
     } else if (std::error_code ignored; !fs::exists(path, ignored)) {
-        std::cerr << fmt::format("fdtrack run: no exit report from {} (pid {}): {}\n", options.command.front(),
-                                 child.pid, describe_missing_report(child));
+        std::cerr << fmt::format("fdtrack run: no exit report from {} (pid {}): {}\n",
+                                 printable(options.command.front()), child.pid, describe_missing_report(child));
     }
 
     // Exec'd children write their own reports; only those with leaks or bad

@@ -96,5 +96,32 @@ TEST(Diff, TextAndJson) {
     EXPECT_EQ(j["new"]["open_count"], 5);
 }
 
+TEST(Diff, SummedCountsDoNotOverflow) {
+    // Two sites with one stack, each at the largest count a report may hold.
+    Report older = report_with({site(1, 1, 34)});
+    Report newer = report_with({site(4, 2147483647, 34, 0x2000), site(3, 2147483647, 34, 0x3000)});
+    std::vector<SiteGrowth> grown = diff_reports(older, newer);
+    ASSERT_EQ(grown.size(), 1u);
+    EXPECT_EQ(grown[0].new_count, 4294967294);
+    std::string text = render_diff_text(older, newer, grown);
+    EXPECT_NE(text.find("+4294967293 fds (1 -> 4294967294)"), std::string::npos) << text;
+    EXPECT_NE(text.find("Summary: 4294967293 more fds"), std::string::npos) << text;
+    auto j = nlohmann::json::parse(diff_to_json(older, newer, grown));
+    EXPECT_EQ(j["grown"][0]["growth"], 4294967293);
+}
+
+TEST(Diff, NamesFromTheProgramAreEscaped) {
+    Site hostile = site(1, 3, 34);
+    hostile.call = "open\x1b[2J";
+    hostile.python = {{"handler\nFAKE", "/srv/\x1b]0;title\x07.py", 34}};
+    Report older = report_with({});
+    older.time = "\x1b[31m";
+    Report newer = report_with({hostile});
+    newer.program = "/bin/\nFAKE";
+    std::string text = render_diff_text(older, newer, diff_reports(older, newer));
+    for (unsigned char c : text) ASSERT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7f)) << int(c) << " in\n" << text;
+    EXPECT_NE(text.find("from \\e]0;title\\x07.py:34 in handler\\nFAKE (open\\e[2J)"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace fdtrack

@@ -2,6 +2,8 @@
 // ordered, what is counted as a leak, how stacks read and how exit states show.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "report/report_text.h"
@@ -438,6 +440,71 @@ TEST(FormatAge, ReadsLikeADuration) {
     EXPECT_EQ(format_age(12.5), "12.5s");
     EXPECT_EQ(format_age(187), "3m07s");
     EXPECT_EQ(format_age(7500), "2h05m");
+}
+
+// ---- names from a hostile program (issue 9) ---------------------------------
+
+constexpr const char* kPoison = "\x1b[2J\nFAKE fdtrack: No leaks.\x07\xc2\x9b\xff";
+
+// exit_report() with every string a program or a report file controls set to kPoison.
+Report poisoned_report() {
+    Report report = exit_report();
+    report.program = kPoison;
+    report.argv = {kPoison, kPoison};
+    report.time = kPoison;
+    report.user_paths = {kPoison};
+    for (FdEntry& fd : report.fds) {
+        fd.call = fd.kind = fd.target = fd.state = fd.thread = kPoison;
+        fd.tid = 5;
+    }
+    for (Site& site : report.sites) {
+        site.call = kPoison;
+        for (NativeFrame& frame : site.frames) frame.function = frame.file = frame.module = kPoison;
+        site.python = {python(kPoison, kPoison, 1)};
+    }
+    report.bad_closes.push_back({9, kPoison, 2, 3, 5});
+    return report;
+}
+
+// No byte a terminal would act on, and no line a program could have forged.
+void expect_safe_to_print(const std::string& text) {
+    for (unsigned char c : text) ASSERT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7f)) << int(c) << " in\n" << text;
+    ASSERT_EQ(text.find("\xc2\x9b"), std::string::npos) << text;
+    ASSERT_EQ(text.find("\nFAKE"), std::string::npos) << text;
+}
+
+TEST(RenderText, NamesFromTheProgramAreEscaped) {
+    Report report = poisoned_report();
+    std::string text = render_text(report);
+    expect_safe_to_print(text);
+    EXPECT_NE(text.find("\\e[2J\\nFAKE fdtrack: No leaks.\\x07\\xc2\\x9b\\xff"), std::string::npos) << text;
+    report.trigger = kPoison;  // a dump, and a trigger named by the file
+    expect_safe_to_print(render_text(report));
+    expect_safe_to_print(top_site_summary(report) + "\n");
+    expect_safe_to_print(render_stacks(report.sites[0], "  "));
+}
+
+TEST(RenderText, AFileNamedLikeAReportLineStaysOnItsLine) {
+    Report report = exit_report();
+    report.fds[0].target = "/tmp/x\x1b[2J\nFAKE fdtrack: No leaks.";
+    std::string text = render_text(report);
+    EXPECT_NE(text.find("  /tmp/x\\e[2J\\nFAKE fdtrack: No leaks.\n"), std::string::npos) << text;
+    expect_safe_to_print(text);
+}
+
+TEST(FormatAge, AnyDoubleGivesAnAnswer) {
+    EXPECT_EQ(format_age(-3), "0.0s");
+    EXPECT_EQ(format_age(std::numeric_limits<double>::quiet_NaN()), "0.0s");
+    EXPECT_EQ(format_age(1e10), "2777777h46m");
+    EXPECT_EQ(format_age(1e308), "2.78e+304h");  // the reader refuses it; no undefined cast here
+}
+
+TEST(RenderText, FdRangesReachTheLargestFd) {
+    Report report = exit_report();
+    report.fds.push_back(tracked(2147483647, 2, "/tmp/max"));
+    report.fds.back().suppressed = true;
+    std::string text = render_text(report);
+    EXPECT_NE(text.find("Suppressed: 2 fds (13, 2147483647)"), std::string::npos) << text;
 }
 
 }  // namespace
