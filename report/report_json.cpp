@@ -2,17 +2,16 @@
 // docs/spec.md's key order, the reader checks every field and names the bad one.
 #include "report/report_json.h"
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <iterator>
+#include <unistd.h>
+
+#include <cmath>
 #include <limits>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "report/input_file.h"
+#include "report/printable.h"
 
 namespace fdtrack {
 
@@ -105,18 +104,26 @@ const json* find(const json& object, std::string_view key, const std::string& pa
 int64_t as_integer(const json& value, const std::string& path, int64_t min, int64_t max) {
     if (!value.is_number_integer()) wrong_type(path, "an integer", value);
     if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(max)) {
-        fail(path, fmt::format("{} is out of range", value.get<uint64_t>()));
+        fail(path, fmt::format("{} is out of range ({} to {})", value.get<uint64_t>(), min, max));
     }
     int64_t n = value.get<int64_t>();
-    if (n < min || n > max) fail(path, fmt::format("{} is out of range", n));
+    if (n < min || n > max) fail(path, fmt::format("{} is out of range ({} to {})", n, min, max));
     return n;
 }
 
-int get_int(const json& object, std::string_view key, const std::string& parent, bool required = true) {
+// `min` is 0 for what cannot be negative (fd numbers, pids, counts): a
+// negative fd would pass for a standard stream, a negative count would make
+// diff's sums lie.
+int get_int(const json& object, std::string_view key, const std::string& parent, bool required = true,
+            int min = 0) {
     const json* value = find(object, key, parent, required);
     if (!value) return 0;
-    return static_cast<int>(as_integer(*value, child_path(parent, key), std::numeric_limits<int>::min(),
-                                       std::numeric_limits<int>::max()));
+    return static_cast<int>(as_integer(*value, child_path(parent, key), min, std::numeric_limits<int>::max()));
+}
+
+// Source lines are only printed; 0 or less means unknown.
+int get_line(const json& object, const std::string& parent) {
+    return get_int(object, "line", parent, false, std::numeric_limits<int>::min());
 }
 
 uint64_t get_uint64(const json& object, std::string_view key, const std::string& parent) {
@@ -134,11 +141,20 @@ std::optional<int> get_optional_id(const json& object, std::string_view key, con
     return static_cast<int>(as_integer(*value, child_path(parent, key), 0, std::numeric_limits<int>::max()));
 }
 
-double get_double(const json& object, std::string_view key, const std::string& parent, bool required = true) {
+// Ages come from a monotonic clock: never negative, and no machine has been
+// up for 300 years. Beyond that a double no longer prints as a duration.
+constexpr double kMaxAgeSeconds = 1e10;
+
+double get_age(const json& object, std::string_view key, const std::string& parent, bool required = true) {
     const json* value = find(object, key, parent, required);
     if (!value) return 0;
     if (!value->is_number()) wrong_type(child_path(parent, key), "a number", *value);
-    return value->get<double>();
+    double age = value->get<double>();
+    if (!std::isfinite(age) || age < 0 || age > kMaxAgeSeconds) {
+        fail(child_path(parent, key), fmt::format("{} is out of range (an age from 0 to {:.0f} seconds)",
+                                                  value->dump(), kMaxAgeSeconds));
+    }
+    return age;
 }
 
 bool get_bool(const json& object, std::string_view key, const std::string& parent, bool required = true) {
@@ -184,7 +200,7 @@ uint64_t parse_address(const std::string& text, const std::string& path) {
     bool hex_digits_only = text.size() > 2 && text.size() <= 18 &&
                            text.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos;
     if (text.rfind("0x", 0) != 0 || !hex_digits_only) {
-        fail(path, fmt::format("expected a hex address like \"0x7f12ab\", found \"{}\"", text));
+        fail(path, fmt::format("expected a hex address like \"0x7f12ab\", found \"{}\"", printable_excerpt(text)));
     }
     return std::stoull(text.substr(2), nullptr, 16);
 }
@@ -194,7 +210,7 @@ NativeFrame native_frame_from_json(const json& j, const std::string& path) {
     NativeFrame frame;
     frame.function = get_string(j, "function", path);
     frame.file = get_string(j, "file", path, false);
-    frame.line = get_int(j, "line", path, false);
+    frame.line = get_line(j, path);
     frame.module = get_string(j, "module", path);
     frame.address = parse_address(get_string(j, "address", path), child_path(path, "address"));
     return frame;
@@ -205,7 +221,7 @@ PythonFrame python_frame_from_json(const json& j, const std::string& path) {
     PythonFrame frame;
     frame.function = get_string(j, "function", path);
     frame.file = get_string(j, "file", path, false);
-    frame.line = get_int(j, "line", path, false);
+    frame.line = get_line(j, path);
     return frame;
 }
 
@@ -215,8 +231,8 @@ Site site_from_json(const json& j, const std::string& path) {
     site.id = get_int(j, "id", path);
     site.count = get_int(j, "count", path);
     site.call = get_string(j, "call", path);
-    site.oldest_age_s = get_double(j, "oldest_age_s", path, false);
-    site.newest_age_s = get_double(j, "newest_age_s", path, false);
+    site.oldest_age_s = get_age(j, "oldest_age_s", path, false);
+    site.newest_age_s = get_age(j, "newest_age_s", path, false);
     std::string frames_path = child_path(path, "frames");
     const json& frames = get_array(j, "frames", path);
     for (size_t i = 0; i < frames.size(); ++i) {
@@ -238,7 +254,8 @@ FdEntry fd_from_json(const json& j, const std::string& path) {
     // is_leak() depends on the origin, so an unknown one must not pass silently.
     if (fd.origin != "tracked" && fd.origin != "inherited" && fd.origin != "unknown") {
         fail(child_path(path, "origin"),
-             fmt::format("expected \"tracked\", \"inherited\" or \"unknown\", found \"{}\"", fd.origin));
+             fmt::format("expected \"tracked\", \"inherited\" or \"unknown\", found \"{}\"",
+                         printable_excerpt(fd.origin)));
     }
     fd.call = get_string(j, "call", path, false, true);
     fd.kind = get_string(j, "kind", path);
@@ -246,7 +263,7 @@ FdEntry fd_from_json(const json& j, const std::string& path) {
     fd.state = get_string(j, "state", path, false);
     fd.cloexec = get_bool(j, "cloexec", path);
     fd.nonblock = get_bool(j, "nonblock", path, false);
-    fd.age_s = get_double(j, "age_s", path);
+    fd.age_s = get_age(j, "age_s", path);
     fd.tid = get_int(j, "tid", path);
     fd.thread = get_string(j, "thread", path);
     fd.site = get_optional_id(j, "site", path, true);
@@ -255,7 +272,8 @@ FdEntry fd_from_json(const json& j, const std::string& path) {
     // What --errors-for-leak-kinds gates on: a misspelt value must not pass silently.
     if (!fd.at_exit.empty() && fd.at_exit != kNeverClosed && fd.at_exit != kHeldUntilExit) {
         fail(child_path(path, "at_exit"),
-             fmt::format("expected \"{}\" or \"{}\", found \"{}\"", kNeverClosed, kHeldUntilExit, fd.at_exit));
+             fmt::format("expected \"{}\" or \"{}\", found \"{}\"", kNeverClosed, kHeldUntilExit,
+                         printable_excerpt(fd.at_exit)));
     }
     return fd;
 }
@@ -271,19 +289,53 @@ BadClose bad_close_from_json(const json& j, const std::string& path) {
     return bad;
 }
 
+// nlohmann parses iteratively, but prints, copies and compares values
+// recursively: 100k nested arrays overflowed the stack when an error message
+// printed them (issue 9). A report nests 4 deep; anything past kMaxDepth is
+// refused before parsing. Brackets inside strings do not count.
+void check_nesting(std::string_view text) {
+    size_t depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > kMaxReportDepth) {
+                throw ReportError(fmt::format("nested more than {} levels deep at byte {}, not an fdtrack report",
+                                              kMaxReportDepth, i));
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+}
+
 json parse(std::string_view text) {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
         throw ReportError("empty input, not a JSON report");
     }
+    if (text.size() > kMaxReportBytes) {
+        throw ReportError(fmt::format("{} bytes, more than the {} a report may have", text.size(),
+                                      format_size(kMaxReportBytes)));
+    }
+    check_nesting(text);
     try {
         return json::parse(text);
-    } catch (const json::parse_error& e) {
-        // nlohmann's message starts with "[json.exception.parse_error.101] ".
+    } catch (const json::exception& e) {
+        // nlohmann's message starts with "[json.exception.parse_error.101] ";
+        // it quotes the token it stopped in, which can be megabytes long.
         std::string detail = e.what();
         if (auto end = detail.find("] "); detail.rfind("[json.", 0) == 0 && end != std::string::npos) {
             detail.erase(0, end + 2);
         }
-        if (e.byte >= text.size()) {
+        detail = printable_excerpt(detail, 200);
+        // Not only parse errors: a number such as 1e400 is out_of_range.
+        auto* parse_error = dynamic_cast<const json::parse_error*>(&e);
+        if (parse_error && parse_error->byte >= text.size()) {
             throw ReportError(fmt::format("truncated JSON: the text ends after {} bytes, inside a value ({})",
                                           text.size(), detail));
         }
@@ -334,8 +386,11 @@ Report report_from_json(std::string_view text) {
     }
     auto schema = j.find("schema");
     if (schema == j.end()) throw ReportError("not an fdtrack report: no \"schema\" field");
-    if (!schema->is_string() || schema->get<std::string>() != kSchema) {
-        throw ReportError(fmt::format("unsupported schema {} (this fdtrack reads \"{}\")", schema->dump(), kSchema));
+    if (!schema->is_string() || schema->get_ref<const std::string&>() != kSchema) {
+        // Quoted short: it may be a 10 MB string (issue 9).
+        std::string quoted = schema->dump(-1, ' ', false, json::error_handler_t::replace);
+        throw ReportError(fmt::format("unsupported schema {} (this fdtrack reads \"{}\")", printable_excerpt(quoted),
+                                      kSchema));
     }
 
     Report report;
@@ -363,23 +418,17 @@ Report report_from_json(std::string_view text) {
 }
 
 Report report_from_file(const std::string& path) {
+    std::string name = path == "-" ? "<stdin>" : printable(path);
     std::string text;
-    if (path == "-") {
-        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    } else {
-        std::ifstream in(path, std::ios::binary);
-        std::error_code ignored;
-        if (std::filesystem::is_directory(path, ignored)) throw ReportError(fmt::format("{} is a directory", path));
-        if (!in) throw ReportError(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-        std::ostringstream buffer;
-        buffer << in.rdbuf();
-        if (in.bad()) throw ReportError(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-        text = std::move(buffer).str();
+    try {
+        text = path == "-" ? read_input_fd(STDIN_FILENO, kMaxReportBytes) : read_input_file(path, kMaxReportBytes);
+    } catch (const InputFileError& e) {
+        throw ReportError(fmt::format("{}: cannot read the report: {}", name, e.what()));
     }
     try {
         return report_from_json(text);
     } catch (const ReportError& e) {
-        throw ReportError(fmt::format("{}: {}", path == "-" ? "<stdin>" : path, e.what()));
+        throw ReportError(fmt::format("{}: {}", name, e.what()));
     }
 }
 

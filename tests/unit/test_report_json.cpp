@@ -2,9 +2,16 @@
 // clear errors for anything that is not a complete, well-typed report.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "report/report_json.h"
@@ -267,6 +274,173 @@ TEST(ReportJson, FileErrorsNameThePath) {
         std::string message = e.what();
         EXPECT_EQ(message.rfind(path + ": truncated", 0), 0u) << message;
     }
+}
+
+// ---- hostile input (issue 9) ----------------------------------------------
+
+// The message of the ReportError that reading `path` throws.
+std::string file_error(const std::string& path) {
+    try {
+        report_from_file(path);
+    } catch (const ReportError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+std::string temp_file(const std::string& name, const std::string& text) {
+    std::string path = testing::TempDir() + name;
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    return path;
+}
+
+TEST(HostileReport, DeepNestingIsRefusedNotOverflowingTheStack) {
+    std::string deep = "{\"schema\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+    expect_error(deep, "nested more than 64 levels deep");
+    // Brackets inside strings are text, not nesting.
+    auto j = sample_json();
+    j["program"] = std::string(1000, '[');
+    EXPECT_NO_THROW(report_from_json(j.dump()));
+    // And the limit leaves room: a value 60 deep in an unknown key is fine.
+    j = sample_json();
+    j["future"] = nlohmann::json::parse(std::string(60, '[') + std::string(60, ']'));
+    EXPECT_NO_THROW(report_from_json(j.dump()));
+}
+
+TEST(HostileReport, MessagesQuoteInputShortAndPrintable) {
+    auto j = sample_json();
+    j["schema"] = std::string(10'000'000, 'x');
+    try {
+        report_from_json(j.dump());
+        FAIL() << "no error";
+    } catch (const ReportError& e) {
+        EXPECT_LT(std::string(e.what()).size(), 300u);
+        EXPECT_NE(std::string(e.what()).find("(10000002 bytes)"), std::string::npos) << e.what();
+    }
+    j = sample_json();
+    j["fds"][1]["origin"] = "\x1b[2J\nFAKE";
+    expect_error(j.dump(), "found \"\\e[2J\\nFAKE\"");
+    j = sample_json();
+    j["sites"][0]["frames"][0]["address"] = std::string(100000, 'z');
+    try {
+        report_from_json(j.dump());
+        FAIL() << "no error";
+    } catch (const ReportError& e) {
+        EXPECT_LT(std::string(e.what()).size(), 300u);
+    }
+    // A syntax error inside a long string: nlohmann quotes the whole token.
+    std::string text = "{\"schema\": \"" + std::string(5'000'000, 'y') + "\x01\"}";
+    try {
+        report_from_json(text);
+        FAIL() << "no error";
+    } catch (const ReportError& e) {
+        EXPECT_LT(std::string(e.what()).size(), 400u);
+        for (unsigned char c : std::string(e.what())) EXPECT_GE(c, 0x20);
+    }
+}
+
+TEST(HostileReport, EveryNumberIsChecked) {
+    auto j = sample_json();
+    std::string text = j.dump();
+    // nlohmann throws out_of_range, not parse_error, for these.
+    std::string huge = text;
+    huge.replace(huge.find("\"open_count\":6"), 14, "\"open_count\":1e400");
+    expect_error(huge, "number overflow parsing '1e400'");
+    huge = text;
+    huge.replace(huge.find("\"age_s\":12.5"), 12, "\"age_s\":-1e400");
+    expect_error(huge, "number overflow");
+
+    j = sample_json();
+    j["fds"][1]["age_s"] = 1e308;
+    expect_error(j.dump(), "fds[1].age_s: 1e+308 is out of range");
+    j = sample_json();
+    j["fds"][1]["age_s"] = -0.5;
+    expect_error(j.dump(), "fds[1].age_s: -0.5 is out of range");
+    j = sample_json();
+    j["sites"][0]["oldest_age_s"] = 1e20;
+    expect_error(j.dump(), "sites[0].oldest_age_s: 1e+20 is out of range");
+
+    for (const char* key : {"fd", "tid"}) {
+        j = sample_json();
+        j["fds"][1][key] = -5;
+        expect_error(j.dump(), fmt::format("fds[1].{}: -5 is out of range (0 to 2147483647)", key));
+    }
+    j = sample_json();
+    j["sites"][0]["count"] = -2;
+    expect_error(j.dump(), "sites[0].count: -2 is out of range");
+    j = sample_json();
+    j["sites"][0]["id"] = -1;
+    expect_error(j.dump(), "sites[0].id: -1 is out of range");
+    j = sample_json();
+    j["open_count"] = -1;
+    expect_error(j.dump(), "open_count: -1 is out of range");
+    j = sample_json();
+    j["pid"] = -1;
+    expect_error(j.dump(), "pid: -1 is out of range");
+    j = sample_json();
+    j["bad_closes"][0]["fd"] = -1;
+    expect_error(j.dump(), "bad_closes[0].fd: -1 is out of range");
+    j = sample_json();
+    j["sites"][0]["count"] = 2147483648LL;
+    expect_error(j.dump(), "sites[0].count: 2147483648 is out of range");
+    j = sample_json();
+    j["sites"][0]["frames"][0]["line"] = -1;  // only printed: unknown
+    EXPECT_NO_THROW(report_from_json(j.dump()));
+}
+
+TEST(HostileReport, FileErrorsNameTheFileForNumbersToo) {
+    std::string text = report_to_json(sample_report());
+    text.replace(text.find("\"open_count\": 6"), 15, "\"open_count\": 1e400");
+    std::string path = temp_file("fdtrack_1e400.json", text);
+    EXPECT_EQ(file_error(path).rfind(path + ": malformed JSON: number overflow", 0), 0u) << file_error(path);
+}
+
+TEST(HostileReport, OnlyRegularFilesAreRead) {
+    std::string dir = testing::TempDir() + "fdtrack_hostile_dir";
+    std::filesystem::create_directories(dir);
+    EXPECT_EQ(file_error(dir), dir + ": cannot read the report: it is a directory");
+
+    std::string fifo = testing::TempDir() + "fdtrack_hostile_fifo";
+    unlink(fifo.c_str());
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(file_error(fifo), fifo + ": cannot read the report: it is a FIFO, not a regular file");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));  // never blocks
+    unlink(fifo.c_str());
+
+    EXPECT_EQ(file_error("/dev/zero"),
+              "/dev/zero: cannot read the report: it is a character device, not a regular file");
+
+    // A symlink to a regular file is a user's choice, and fine.
+    std::string real = temp_file("fdtrack_real.json", report_to_json(sample_report()));
+    std::string link = testing::TempDir() + "fdtrack_link.json";
+    unlink(link.c_str());
+    ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+    EXPECT_NO_THROW(report_from_file(link));
+}
+
+TEST(HostileReport, AFileLargerThanTheLimitIsRefusedUnread) {
+    std::string path = testing::TempDir() + "fdtrack_sparse.json";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, static_cast<off_t>(kMaxReportBytes) + 1), 0);  // sparse: no disk used
+    close(fd);
+    EXPECT_EQ(file_error(path), path + ": cannot read the report: it is larger than 256 MiB, the limit");
+    unlink(path.c_str());
+}
+
+TEST(HostileReport, NamesWithControlCharactersAreQuotedPrintably) {
+    std::string path = temp_file("fdtrack_\x1b[2J\n.json", "{");
+    std::string message = file_error(path);
+    EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+    EXPECT_NE(message.find("fdtrack_\\e[2J\\n.json: truncated"), std::string::npos) << message;
+}
+
+TEST(HostileReport, JsonKeepsNamesExact) {
+    Report report = sample_report();
+    report.fds[1].target = "/tmp/\x1b[2J\nFAKE fdtrack: No leaks.";
+    Report read = report_from_json(report_to_json(report));
+    EXPECT_EQ(read.fds[1].target, report.fds[1].target);
 }
 
 }  // namespace
