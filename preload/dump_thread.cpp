@@ -7,20 +7,26 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "preload/dump.h"
 #include "preload/registry.h"
+#include "preload/snapshot.h"
 #include "preload/thread_state.h"
 #include "report/control_channel.h"
+#include "report/report_json.h"
 
 namespace fdtrack {
 namespace {
@@ -30,29 +36,89 @@ std::atomic<int> g_wake_fd{-1};   // eventfd, created before the thread
 std::atomic<int> g_listen_fd{-1};
 std::atomic<unsigned> g_pending{0};
 
+// Set, in the dump thread only, around the fork of a copy that answers at the
+// fd limit: the copy's fork handler must not start a thread or a socket of
+// its own. Per thread, so that a fork of the program's at that moment is not
+// taken for one.
+__thread bool t_forking_answer_copy __attribute__((tls_model("initial-exec"))) = false;
+
 // A process at its fd limit keeps failing; one report per this many seconds
 // is enough to name the culprit without filling the disk.
 constexpr int64_t kEmfileInterval_s = 30;
 int64_t g_last_emfile_s = -kEmfileInterval_s;
 
-int64_t monotonic_s() {
+// Accepting fails while the process is at its fd limit, and the connection
+// stays queued: the listener stays readable. Polling it again at once spins
+// (issue 9, row 9); it is left alone this long after each failure.
+constexpr int kAcceptBackoff_ms = 500;
+// A trusted client gets this long to send its request and to take the answer.
+constexpr int kClientPatience_s = 5;
+constexpr int kSendDeadline_s = 30;
+// The copy that answers at the fd limit is killed after this long.
+constexpr int kCopyPatience_ms = 10000;
+
+int64_t monotonic_ms() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
+    return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
-int open_control_socket() {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+void say(const std::string& line) {
+    std::string text = "fdtrack: " + line + "\n";
+    ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
+    (void)ignored;
+}
+
+int listen_on(const std::string& name) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
-    std::string name = control_socket_name(static_cast<int>(getpid()));
     memcpy(address.sun_path + 1, name.data(), name.size());  // abstract: sun_path[0] stays NUL
     socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || listen(fd, 8) != 0) {
+    // A backlog of 64: connections from other users are dropped as soon as
+    // they are accepted, so a queue filled by them empties at once.
+    if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || listen(fd, 64) != 0) {
+        int error = errno;
         close(fd);
+        errno = error;
         return -1;
     }
+    return fd;
+}
+
+// 16 hex digits nobody can guess, or empty.
+std::string random_suffix() {
+    unsigned char bytes[8];
+    if (getrandom(bytes, sizeof bytes, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof bytes)) return {};
+    static const char hex[] = "0123456789abcdef";
+    std::string suffix;
+    for (unsigned char b : bytes) {
+        suffix += hex[b >> 4];
+        suffix += hex[b & 15];
+    }
+    return suffix;
+}
+
+// Abstract names belong to whoever binds first: another user may hold ours,
+// waiting for this pid. Then a name nobody can predict, which `fdtrack dump`
+// finds in /proc/net/unix (and trusts only by its peer credentials).
+int open_control_socket() {
+    int pid = static_cast<int>(getpid());
+    std::string name = control_socket_name(pid);
+    int fd = listen_on(name);
+    if (fd >= 0 || errno != EADDRINUSE) return fd;
+    for (int attempt = 0; attempt < 3 && fd < 0; ++attempt) {
+        std::string suffix = random_suffix();
+        if (suffix.empty()) break;
+        std::string fallback = control_socket_fallback_name(pid, suffix);
+        fd = listen_on(fallback);
+        if (fd >= 0) {
+            say("the control socket name @" + name + " is taken by another process; listening on @" + fallback +
+                " instead (`fdtrack dump " + std::to_string(pid) + "` finds it)");
+        }
+    }
+    if (fd < 0) say("the control socket name @" + name + " is taken by another process; `fdtrack dump` will not work");
     return fd;
 }
 
@@ -64,30 +130,104 @@ bool trusted(int client) {
     return peer.uid == 0 || peer.uid == geteuid();
 }
 
-void answer(int listener) {
-    int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) return;
-    timeval timeout{5, 0};
+// Waits for the request of a trusted client, then sends what `report_json`
+// makes, all within a bounded time.
+void serve(int client, const std::function<std::string()>& report_json) {
+    timeval timeout{kClientPatience_s, 0};
     setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     char request[64] = {};
     ssize_t n = recv(client, request, sizeof request - 1, 0);
-    if (n > 0 && trusted(client) && !strncmp(request, kDumpRequest, strlen(kDumpRequest))) {
-        std::string json = dump_now("signal").json;
-        for (size_t sent = 0; sent < json.size();) {
-            ssize_t k = send(client, json.data() + sent, json.size() - sent, MSG_NOSIGNAL);
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0) break;
-            sent += static_cast<size_t>(k);
-        }
+    if (n <= 0 || strncmp(request, kDumpRequest, strlen(kDumpRequest)) != 0) return;
+    std::string json = report_json();
+    int64_t deadline = monotonic_ms() + kSendDeadline_s * 1000;
+    for (size_t sent = 0; sent < json.size() && monotonic_ms() < deadline;) {
+        ssize_t k = send(client, json.data() + sent, json.size() - sent, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        sent += static_cast<size_t>(k);
     }
+}
+
+// Out of fds (the process is at its limit) or memory: accepting fails until
+// that changes, whoever is waiting.
+bool out_of_resources(int error) { return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM; }
+
+// In the copy forked at the fd limit: it answers every queued connection the
+// way the dump thread would, with fds of its own, and leaves. Like the copy
+// that writes dumps there (dump.cpp), it first closes fdtrack's own fds and
+// lifts its own soft limit; a snapshot closes the fds it has described.
+[[noreturn]] void answer_in_this_copy(int listener, int program_pid, rlim_t program_limit) {
+    rlimit lifted{};
+    if (getrlimit(RLIMIT_NOFILE, &lifted) == 0 && lifted.rlim_cur < lifted.rlim_max) {
+        lifted.rlim_cur = lifted.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lifted);
+    }
+    for (int fd = 0; fd <= registry().max_fd(); ++fd) {
+        if (fd != listener && registry().origin(fd) == Origin::own) syscall(SYS_close, fd);
+    }
+    for (;;) {
+        int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client < 0 && errno == EINTR) continue;
+        if (client < 0) break;
+        if (trusted(client)) {
+            serve(client, [&] {
+                Report report = take_snapshot("signal", [&](const std::vector<int>& described) {
+                    for (int fd : described) {
+                        if (fd > 2 && fd != client && fd != listener) syscall(SYS_close, fd);  // the copy's
+                    }
+                });
+                report.pid = program_pid;
+                report.rlimit_nofile = program_limit;
+                return report_to_json(report);
+            });
+        }
+        close(client);
+    }
+    _exit(0);
+}
+
+// The program has no fd to spare for the connection: a copy of the process
+// answers it (see answer_in_this_copy). The dump thread waits for it, since
+// the program must not reap it; a lock held by another thread at the fork
+// could stop the copy, so it is killed after kCopyPatience_ms.
+void answer_from_a_copy(int listener) {
+    int pid = static_cast<int>(getpid());
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    t_forking_answer_copy = true;
+    pid_t copy = fork();
+    t_forking_answer_copy = false;
+    if (copy == 0) answer_in_this_copy(listener, pid, limit.rlim_cur);
+    if (copy < 0) return;
+    for (int waited = 0;; waited += 10) {
+        int status;
+        pid_t done = waitpid(copy, &status, WNOHANG);
+        if (done == copy || (done < 0 && errno != EINTR)) return;  // ECHILD: the program reaped it
+        if (waited >= kCopyPatience_ms) {
+            kill(copy, SIGKILL);
+            waitpid(copy, &status, 0);
+            return;
+        }
+        usleep(10000);
+    }
+}
+
+// Takes one connection: other users' are closed at once, unread, so they
+// cannot hold the thread (and with it the owner and the dump signal).
+// Returns false when accepting failed for lack of fds or memory.
+bool answer(int listener) {
+    int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) return !out_of_resources(errno);
+    if (trusted(client)) serve(client, [] { return dump_now("signal").json; });
     close(client);
+    return true;
 }
 
 // A process at its limit keeps failing: one report per kEmfileInterval_s.
 // (dump_now lifts the soft limit while it writes, see dump.cpp.)
 void dump_at_emfile() {
-    int64_t now = monotonic_s();
+    int64_t now = monotonic_ms() / 1000;
     if (now - g_last_emfile_s < kEmfileInterval_s) return;
     g_last_emfile_s = now;
     dump_now("emfile");
@@ -109,15 +249,21 @@ void* run(void*) {
     Reentry own;  // everything this thread opens is fdtrack's
     prctl(PR_SET_NAME, "fdtrack");
     int listener = g_listen_fd.load();
+    int64_t listener_paused_until = 0;
     for (;;) {
+        int64_t pause_left = listener_paused_until - monotonic_ms();
+        bool listening = listener >= 0 && pause_left <= 0;
         pollfd fds[2] = {{g_wake_fd.load(), POLLIN, 0}, {listener, POLLIN, 0}};
-        int ready = poll(fds, listener >= 0 ? 2 : 1, -1);
+        int ready = poll(fds, listening ? 2 : 1, listener >= 0 && !listening ? static_cast<int>(pause_left) : -1);
         if (ready < 0) {
             if (errno == EINTR) continue;
             return nullptr;
         }
         if (fds[0].revents & POLLIN) serve_pending();
-        if (listener >= 0 && (fds[1].revents & POLLIN)) answer(listener);
+        if (listening && (fds[1].revents & POLLIN) && !answer(listener)) {
+            answer_from_a_copy(listener);
+            listener_paused_until = monotonic_ms() + kAcceptBackoff_ms;
+        }
     }
 }
 
@@ -161,6 +307,7 @@ void request_dump(DumpRequest why) {
 }
 
 void dump_thread_after_fork() {
+    if (t_forking_answer_copy) return;  // answers and leaves: no thread, no socket
     // The eventfd and the socket are shared with the parent: wake-ups and
     // `fdtrack dump` requests must reach each process's own thread.
     for (std::atomic<int>* fd : {&g_wake_fd, &g_listen_fd}) {

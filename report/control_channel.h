@@ -1,15 +1,40 @@
 // How `fdtrack dump` reaches a tracked process without a signal: an abstract
 // unix socket per process. The client sends one request line; the process
 // answers with the JSON report and closes.
+//
+// Abstract names can be taken by anyone on the host, so neither side trusts a
+// name: the process drops every connection whose peer is not its own user or
+// root, and the client only talks to a listener whose peer credentials are
+// the target's pid and uid (docs/spec.md, "Control socket"). When someone
+// else holds the usual name, the process listens on that name plus a random
+// suffix instead, which the client finds in /proc/net/unix.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace fdtrack {
 
 // The abstract socket name (without the leading NUL) a tracked process listens on.
 inline std::string control_socket_name(int pid) { return "fdtrack." + std::to_string(pid); }
 
+// The name used when control_socket_name(pid) is taken: `suffix` is random.
+inline std::string control_socket_fallback_name(int pid, std::string_view suffix) {
+    return control_socket_name(pid) + "." + std::string(suffix);
+}
+
+// True for control_socket_name(pid) and every fallback name of it.
+inline bool is_control_socket_name(int pid, std::string_view name) {
+    std::string base = control_socket_name(pid);
+    if (name.substr(0, base.size()) != base) return false;
+    return name.size() == base.size() || (name.size() > base.size() + 1 && name[base.size()] == '.');
+}
+
 inline constexpr const char* kDumpRequest = "dump\n";
+
+// The most a client reads: far above any real report (a million fds is about
+// 250 MB of JSON only with long paths), far below what hurts the machine.
+inline constexpr size_t kMaxReplyBytes = size_t{256} << 20;
 
 }  // namespace fdtrack
