@@ -14,6 +14,8 @@
 #include <set>
 #include <unordered_map>
 
+#include <fmt/format.h>
+
 #include "preload/config.h"
 #include "preload/bad_closes.h"
 #include "preload/exec_handover.h"
@@ -89,20 +91,34 @@ const char* origin_name(Origin origin) {
 // program may never dump. A bad file is said once and then applies no rule,
 // since half a file would hide leaks nobody chose to hide. Never freed: the
 // exit report may be written after static destructors have run.
+// A file that cannot be read (a directory, FIFO or /dev/zero: issue 9) is one
+// line and no rule; no exception may leave here, it would abort the program.
 const std::vector<SuppressionRule>& configured_suppressions() {
     static const std::vector<SuppressionRule>* rules = [] {
+        auto* parsed = new std::vector<SuppressionRule>();
         const char* path = config().suppressions;
-        if (!path) return new std::vector<SuppressionRule>();
-        try {
-            return new std::vector<SuppressionRule>(load_suppressions(path));
-        } catch (const SuppressionError& e) {
-            std::string text;
-            for (const std::string& line : e.errors()) text += "fdtrack: " + line + "\n";
-            text += "fdtrack: FDTRACK_SUPPRESSIONS: the file has errors, so no suppressions apply\n";
+        if (!path) return parsed;
+        auto say = [](const std::string& text) {
             ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
             (void)ignored;
-            return new std::vector<SuppressionRule>();
+        };
+        std::string text;
+        try {
+            text = read_suppressions_file(path);
+        } catch (const std::exception& e) {
+            say(fmt::format("fdtrack: FDTRACK_SUPPRESSIONS: {}; no suppressions apply\n", e.what()));
+            return parsed;
         }
+        try {
+            *parsed = parse_suppressions(text, path);
+        } catch (const SuppressionError& e) {
+            std::string lines;
+            for (const std::string& line : e.errors()) lines += "fdtrack: " + line + "\n";
+            say(lines + "fdtrack: FDTRACK_SUPPRESSIONS: the file has errors, so no suppressions apply\n");
+        } catch (const std::exception& e) {
+            say(fmt::format("fdtrack: FDTRACK_SUPPRESSIONS: {}; no suppressions apply\n", e.what()));
+        }
+        return parsed;
     }();
     return *rules;
 }

@@ -6,13 +6,13 @@
 
 #include <algorithm>
 #include <array>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "report/input_file.h"
+#include "report/printable.h"
 #include "report/report_text.h"
 #include "report/user_code.h"
 
@@ -53,12 +53,38 @@ bool glob_matches(const std::string& pattern, const std::string& text) {
 }
 
 // Generated values are matched as globs, so their own *, ?, [ and \ (C++
-// operator names, odd paths) must be taken literally.
+// operator names, odd paths) must be taken literally. What the parser would
+// not read back as written becomes a wildcard instead (issue 9): a newline
+// would end the line, blanks at either end are trimmed, and control
+// characters have no place in a file meant for a terminal and an editor. A
+// control byte is one character, hence `?`; a C1 control or a byte of invalid
+// UTF-8 is one character or several depending on the locale fnmatch runs
+// in, hence `*`.
 std::string escape_glob(std::string_view text) {
     std::string out;
-    for (char c : text) {
-        if (c == '*' || c == '?' || c == '[' || c == '\\') out += '\\';
-        out += c;
+    for (size_t i = 0; i < text.size();) {
+        char c = text[i];
+        auto byte = static_cast<unsigned char>(c);
+        bool at_an_end = i == 0 || i + 1 == text.size();
+        if (c == '*' || c == '?' || c == '[' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (byte < 0x20 || byte == 0x7f || (at_an_end && c == ' ')) {
+            out += '?';
+        } else if (byte >= 0x80) {
+            // A whole character that prints as itself is kept.
+            size_t length = 2;
+            while (length <= 4 && printable(text.substr(i, length)) != text.substr(i, length)) ++length;
+            if (length <= 4 && i + length <= text.size()) {
+                out.append(text.substr(i, length));
+                i += length;
+                continue;
+            }
+            if (!out.ends_with('*') || out.ends_with("\\*")) out += '*';
+        } else {
+            out += c;
+        }
+        ++i;
     }
     return out;
 }
@@ -93,20 +119,27 @@ SuppressionError::SuppressionError(std::vector<std::string> errors)
 std::vector<SuppressionRule> parse_suppressions(std::string_view text, std::string_view file_name) {
     std::vector<SuppressionRule> rules;
     std::vector<std::string> errors;
-    size_t errors_before_rule = 0;
+    size_t errors_before_rule = 0, errors_left_out = 0;
+    // Messages quote the file, which may be anything: short and printable.
+    std::string label = printable(file_name);
+    auto quote = [](std::string_view text) { return printable_excerpt(text); };
     auto error = [&](int line, std::string message) {
-        errors.push_back(fmt::format("{}:{}: {}", file_name, line, std::move(message)));
+        if (errors.size() >= kMaxSuppressionErrors) {
+            ++errors_left_out;
+            return;
+        }
+        errors.push_back(fmt::format("{}:{}: {}", label, line, std::move(message)));
     };
     // A rule without keys would suppress every leak: never what was meant.
     // Not said when its key lines were wrong already: that is the real error.
     auto finish_rule = [&] {
-        if (rules.empty() || errors.size() > errors_before_rule) return;
+        if (rules.empty() || errors.size() + errors_left_out > errors_before_rule) return;
         const SuppressionRule& rule = rules.back();
         if (rule.call.empty() && rule.kind.empty() && rule.target.empty() && rule.function.empty() &&
             rule.python.empty()) {
-            errors.push_back(fmt::format("{}: rule '{}' has no keys, so it would suppress every leak (give at "
-                                         "least one of {})",
-                                         rule.where, rule.name, fmt::join(kKeys, ", ")));
+            error(rule.line, fmt::format("rule '{}' has no keys, so it would suppress every leak (give at least "
+                                         "one of {})",
+                                         quote(rule.name), fmt::join(kKeys, ", ")));
         }
     };
 
@@ -121,22 +154,23 @@ std::vector<SuppressionRule> parse_suppressions(std::string_view text, std::stri
 
         size_t colon = line.find(':');
         if (colon == std::string_view::npos) {
-            error(number, fmt::format("expected 'suppress: NAME' or 'KEY: VALUE', got '{}'", line));
+            error(number, fmt::format("expected 'suppress: NAME' or 'KEY: VALUE', got '{}'", quote(line)));
             continue;
         }
         std::string_view key = trim(line.substr(0, colon));
         std::string_view value = trim(line.substr(colon + 1));
         if (key == "suppress") {
             finish_rule();
-            errors_before_rule = errors.size();
+            errors_before_rule = errors.size() + errors_left_out;
             if (value.empty()) error(number, "'suppress:' needs a name for the rule");
             SuppressionRule& rule = rules.emplace_back();
             rule.name = value;
-            rule.where = fmt::format("{}:{}", file_name, number);
+            rule.where = fmt::format("{}:{}", label, number);
+            rule.line = number;
             continue;
         }
         if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-            error(number, fmt::format("unknown key '{}' (expected {})", key, fmt::join(kKeys, ", ")));
+            error(number, fmt::format("unknown key '{}' (expected {})", quote(key), fmt::join(kKeys, ", ")));
             continue;
         }
         if (rules.empty()) {
@@ -147,25 +181,32 @@ std::vector<SuppressionRule> parse_suppressions(std::string_view text, std::stri
         if (value.empty()) {
             error(number, fmt::format("'{}:' has no value", key));
         } else if (!slot->empty()) {
-            error(number, fmt::format("'{}' given twice in rule '{}'", key, rules.back().name));
+            error(number, fmt::format("'{}' given twice in rule '{}'", key, quote(rules.back().name)));
         } else if (key == "kind" && !has_glob_characters(value) &&
                    std::find(kKinds.begin(), kKinds.end(), value) == kKinds.end()) {
-            error(number, fmt::format("unknown kind '{}' (expected {})", value, fmt::join(kKinds, ", ")));
+            error(number, fmt::format("unknown kind '{}' (expected {})", quote(value), fmt::join(kKinds, ", ")));
         } else {
             *slot = std::string(value);
         }
     }
     finish_rule();
+    if (errors_left_out > 0) {
+        errors.push_back(fmt::format("{}: {} more errors left out", label, errors_left_out));
+    }
     if (!errors.empty()) throw SuppressionError(std::move(errors));
     return rules;
 }
 
+std::string read_suppressions_file(const std::string& path) {
+    try {
+        return read_input_file(path, kMaxSuppressionBytes);
+    } catch (const InputFileError& e) {
+        throw SuppressionError({fmt::format("{}: cannot read the suppressions file: {}", printable(path), e.what())});
+    }
+}
+
 std::vector<SuppressionRule> load_suppressions(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw SuppressionError({fmt::format("{}: cannot read the suppressions file", path)});
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) throw SuppressionError({fmt::format("{}: cannot read the suppressions file", path)});
-    return parse_suppressions(text, path);
+    return parse_suppressions(read_suppressions_file(path), path);
 }
 
 bool suppression_matches(const SuppressionRule& rule, const FdEntry& fd, const Site* site) {
@@ -214,7 +255,13 @@ int apply_suppressions(const std::vector<SuppressionRule>& rules, Report& report
 }
 
 std::string format_rule(const SuppressionRule& rule) {
-    std::string out = fmt::format("suppress: {}\n", rule.name);
+    // Generated names are made of printable() text already; a control
+    // character left in a name would end or garble the line.
+    std::string name = rule.name;
+    for (char& c : name) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+    std::string out = fmt::format("suppress: {}\n", name);
     const std::pair<std::string_view, const std::string*> keys[] = {
         {"call", &rule.call},         {"kind", &rule.kind},     {"target", &rule.target},
         {"function", &rule.function}, {"python", &rule.python},
@@ -237,9 +284,13 @@ std::vector<SuggestedRule> suggest_suppressions(const Report& report) {
         std::string location = group.site ? user_location(*group.site, report.user_paths) : "an unrecorded stack";
 
         SuppressionRule rule;
-        rule.name = fmt::format("{} leaked at {}", first.call.empty() ? "fd" : first.call, location);
-        rule.call = escape_glob(group.site && !group.site->call.empty() ? group.site->call : first.call);
-        if (kinds.size() == 1) rule.kind = escape_glob(first.kind);
+        rule.name = fmt::format("{} leaked at {}", first.call.empty() ? "fd" : printable(first.call), location);
+        std::string call = group.site && !group.site->call.empty() ? group.site->call : first.call;
+        if (!call.empty()) rule.call = escape_glob(call);
+        // A kind the parser does not know would make it reject the whole file.
+        if (kinds.size() == 1 && std::find(kKinds.begin(), kKinds.end(), first.kind) != kKinds.end()) {
+            rule.kind = first.kind;
+        }
         // The frame the text report's headline names, so the user recognises the rule.
         UserFrame named = group.site ? user_frame(*group.site, report.user_paths) : UserFrame{};
         const PythonFrame* python = named.python;
@@ -256,9 +307,12 @@ std::vector<SuggestedRule> suggest_suppressions(const Report& report) {
 
         std::string why = fmt::format("{} {} leaked from {} in pid {} ({})", group.fds.size(),
                                       group.fds.size() == 1 ? "fd" : "fds", location, report.pid,
-                                      report.program.empty() ? "?" : report.program);
+                                      report.program.empty() ? "?" : printable(report.program));
         if (rule.python.empty() && rule.function.empty() && rule.target.empty()) {
-            why += fmt::format("\nno frame or target names this site: this rule matches every {} leak", rule.call);
+            // A rule needs a key; without even a call (a hand-made report) it matches every leak.
+            if (rule.call.empty() && rule.kind.empty()) rule.call = "*";
+            why += fmt::format("\nno frame or target names this site: this rule matches every {}leak",
+                               call.empty() ? "" : printable(call) + " ");
         }
         suggestions.push_back({std::move(rule), std::move(why)});
     }

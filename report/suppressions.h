@@ -2,6 +2,7 @@
 // leaks as suppressed, and the rules `fdtrack run --gen-suppressions` writes.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -14,8 +15,9 @@ namespace fdtrack {
 // One `suppress:` block. Every key is a glob (fnmatch(3), `*` crosses `/`);
 // an empty key is not given and matches anything.
 struct SuppressionRule {
-    std::string name;
+    std::string name;   // free text; generated ones are printable() already
     std::string where;  // "FILE:LINE" of its `suppress:` line
+    int line = 0;       // that LINE
     std::string call;
     std::string kind;
     std::string target;
@@ -34,11 +36,23 @@ private:
     std::vector<std::string> errors_;
 };
 
+// A suppressions file is a few rules written by hand; anything larger is
+// not one (issue 9: /dev/zero as FDTRACK_SUPPRESSIONS grew the host without bound).
+inline constexpr size_t kMaxSuppressionBytes = size_t{4} << 20;
+// More bad lines than this are counted, not listed.
+inline constexpr size_t kMaxSuppressionErrors = 100;
+
 // `file_name` only labels the messages. Throws SuppressionError listing every
-// bad line, so one run of the user's editor fixes them all.
+// bad line (up to kMaxSuppressionErrors), so one run of the user's editor
+// fixes them all. Messages quote the file shortened and printable().
 std::vector<SuppressionRule> parse_suppressions(std::string_view text, std::string_view file_name);
 
-// Throws SuppressionError too when the file cannot be read.
+// The text of the suppressions file at `path`: a regular file (or a symlink
+// to one) of at most kMaxSuppressionBytes. A directory, FIFO or device is
+// refused without blocking; any failure is a SuppressionError of one line.
+std::string read_suppressions_file(const std::string& path);
+
+// read_suppressions_file, then parse_suppressions.
 std::vector<SuppressionRule> load_suppressions(const std::string& path);
 
 // Whether `rule` matches a tracked fd of `site` (null when the report does

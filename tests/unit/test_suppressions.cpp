@@ -2,6 +2,14 @@
 // a rule matches, and that generated rules suppress exactly their leak.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
 #include "report/suppressions.h"
 
 namespace fdtrack {
@@ -229,6 +237,103 @@ TEST(GeneratedSuppressions, FallBackToTheTargetWithoutANamedFrame) {
     report.fds = {tracked(3, 7, "openat", "file", "/var/lib/app/db")};
     std::string text = render_suggestions(suggest_suppressions(report));
     EXPECT_NE(text.find("  target: /var/lib/app/db\n"), std::string::npos) << text;
+}
+
+// ---- hostile files and names (issue 9) --------------------------------------
+
+// The one error line that loading `path` gives, and that it came quickly.
+std::string load_error(const std::string& path) {
+    auto start = std::chrono::steady_clock::now();
+    try {
+        load_suppressions(path);
+    } catch (const SuppressionError& e) {
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+        EXPECT_EQ(e.errors().size(), 1u) << e.what();
+        return e.errors().front();
+    }
+    return "(no error)";
+}
+
+TEST(SuppressionFile, OnlyARegularFileIsRead) {
+    std::string dir = testing::TempDir() + "fdtrack_supp_dir";
+    std::filesystem::create_directories(dir);
+    EXPECT_EQ(load_error(dir), dir + ": cannot read the suppressions file: it is a directory");
+    std::string fifo = testing::TempDir() + "fdtrack_supp_fifo";
+    unlink(fifo.c_str());
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    EXPECT_EQ(load_error(fifo), fifo + ": cannot read the suppressions file: it is a FIFO, not a regular file");
+    unlink(fifo.c_str());
+    EXPECT_EQ(load_error("/dev/zero"),
+              "/dev/zero: cannot read the suppressions file: it is a character device, not a regular file");
+    EXPECT_EQ(load_error("/nonexistent/supp"),
+              "/nonexistent/supp: cannot read the suppressions file: No such file or directory");
+}
+
+TEST(SuppressionFile, ALargerFileThanAnyRuleSetIsRefused) {
+    std::string path = testing::TempDir() + "fdtrack_supp_sparse";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, static_cast<off_t>(kMaxSuppressionBytes) + 1), 0);
+    close(fd);
+    EXPECT_EQ(load_error(path), path + ": cannot read the suppressions file: it is larger than 4 MiB, the limit");
+    unlink(path.c_str());
+}
+
+TEST(SuppressionFormat, ErrorsAreBoundedInNumberAndLength) {
+    std::string text;
+    for (int i = 0; i < 1000; ++i) text += "bad line\n";
+    try {
+        parse_suppressions(text, "supp.txt");
+        FAIL() << "no error";
+    } catch (const SuppressionError& e) {
+        ASSERT_EQ(e.errors().size(), kMaxSuppressionErrors + 1);
+        EXPECT_EQ(e.errors().back(), "supp.txt: 900 more errors left out");
+    }
+    std::string long_line = first_error("suppress: x\n  " + std::string(1'000'000, 'k') + "\x1b: v\n");
+    EXPECT_LT(long_line.size(), 300u) << long_line;
+    EXPECT_EQ(first_error("\x1b[2J oops\n"),
+              "supp.txt:1: expected 'suppress: NAME' or 'KEY: VALUE', got '\\e[2J oops'");
+}
+
+// A leak whose every name is what a hostile or odd program could choose.
+Report odd_names(std::string name) {
+    Report report;
+    report.pid = 7;
+    report.program = name;
+    Site site;
+    site.id = 1;
+    site.count = 1;
+    site.call = name;
+    site.python = {{name, name, 3}};
+    report.sites = {site};
+    report.fds = {tracked(3, 1, name, name, name)};
+    Site native;
+    native.id = 2;
+    native.count = 1;
+    native.call = "open";
+    native.frames = {{name, "/src/x.c", 1, "/usr/bin/app", 0x10}};
+    report.sites.push_back(native);
+    report.fds.push_back(tracked(4, 2, "open", "file", name));
+    Site none;  // no frame: the target names it
+    none.id = 3;
+    none.count = 1;
+    none.call = name;
+    report.sites.push_back(none);
+    report.fds.push_back(tracked(5, 3, name, "pipe", name));
+    report.fds.push_back(tracked(6, 9, "", "", name));  // no site, no call, no kind
+    return report;
+}
+
+TEST(GeneratedSuppressions, AlwaysParseBackAndSuppressTheirLeaks) {
+    for (std::string name : {"/tmp/\x1b[2J\nFAKE: x", " lead and trail\t", "\r\n", "# not a comment", "a\\b*c?[d]",
+                             "\xc2\x9b" "csi \xff\xfe bytes", "t\xc3\xa9st \xe2\x9c\x93", " ", "suppress: x"}) {
+        Report report = odd_names(name);
+        std::string text = render_suggestions(suggest_suppressions(report));
+        for (unsigned char c : text) ASSERT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7f)) << int(c) << " in\n" << text;
+        std::vector<SuppressionRule> rules;
+        ASSERT_NO_THROW(rules = parse_suppressions(text, "generated")) << text;
+        EXPECT_EQ(apply_suppressions(rules, report), 4) << text;
+    }
 }
 
 }  // namespace
