@@ -59,8 +59,41 @@ bool parse_bool(const char* text, bool* out) {
     return false;
 }
 
+// The process's own environment, read directly: a program may export its
+// own getenv (bash does, answering from its shell variables).
+const char* environment(const char* name) {
+    size_t length = strlen(name);
+    for (char** entry = environ; entry && *entry; ++entry) {
+        if (strncmp(*entry, name, length) == 0 && (*entry)[length] == '=') return *entry + length + 1;
+    }
+    return nullptr;
+}
+
+// Settings outlive the environment they came from: nginx, redis and postgres
+// write their process title over it. Kept here, without allocating.
+char g_kept[16384];
+size_t g_kept_used = 0;
+
+const char* keep(const char* variable, const char* value) {
+    size_t size = strlen(value) + 1;
+    if (size > sizeof g_kept - g_kept_used) {
+        complain(variable, "...", "a shorter value: fdtrack keeps 16 KiB of settings");
+        return nullptr;
+    }
+    char* copy = g_kept + g_kept_used;
+    memcpy(copy, value, size);
+    g_kept_used += size;
+    return copy;
+}
+
+const char* string_setting(const char* variable) {
+    const char* v = environment(variable);
+    return v && *v ? keep(variable, v) : nullptr;
+}
+
 void parse(Config& c) {
     c.dump_signal = SIGUSR1;
+    auto getenv = environment;  // never the program's own getenv
     int64_t number;
     if (const char* v = getenv("FDTRACK_DEPTH")) {
         if (parse_int(v, 1, kMaxDepth, &number)) c.depth = static_cast<int>(number);
@@ -71,14 +104,14 @@ void parse(Config& c) {
         if (sig >= 0) c.dump_signal = sig;
         else complain("FDTRACK_SIGNAL", v, "USR1, USR2, RTMIN+N or none: a signal the program does not need itself");
     }
-    if (const char* v = getenv("FDTRACK_OUTPUT"); v && *v) c.output_dir = v;
+    c.output_dir = string_setting("FDTRACK_OUTPUT");
     if (const char* v = getenv("FDTRACK_THRESHOLD")) {
         if (parse_int(v, 1, 1 << 30, &number)) c.threshold = number;
         else complain("FDTRACK_THRESHOLD", v, "a positive number of fds");
     }
-    if (const char* v = getenv("FDTRACK_SUPPRESSIONS"); v && *v) c.suppressions = v;
+    c.suppressions = string_setting("FDTRACK_SUPPRESSIONS");
     if (const char* v = getenv("FDTRACK_USER_PATHS"); v && *v) {
-        if (parse_absolute_paths(v)) c.user_paths = v;
+        if (parse_absolute_paths(v)) c.user_paths = keep("FDTRACK_USER_PATHS", v);
         else complain("FDTRACK_USER_PATHS", v, "absolute directories separated by ':'");
     }
     if (const char* v = getenv("FDTRACK_FOLLOW_CHILDREN")) {
@@ -87,7 +120,9 @@ void parse(Config& c) {
     if (const char* v = getenv("FDTRACK_PYTHON")) {
         if (!parse_bool(v, &c.python)) complain("FDTRACK_PYTHON", v, "1 or 0");
     }
-    if (const char* v = getenv("FDTRACK_EXIT_REPORT"); v && *v) c.exit_report = v;
+    c.exit_report = string_setting("FDTRACK_EXIT_REPORT");
+    c.root_pid = string_setting("FDTRACK_PID");
+    c.tmpdir = string_setting("TMPDIR");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // fdtrack's settings inside the traced process, read from FDTRACK_* variables
-// (docs/spec.md). Parsed without allocating, so it can run from the first hook.
+// (docs/spec.md). Parsed once, from the process's real environment (not
+// through the program's getenv), without allocating, so it can run from the
+// first hook; strings are copied, since programs overwrite their environment.
 #pragma once
 
 #include <cstdint>
@@ -9,13 +11,15 @@ namespace fdtrack {
 struct Config {
     int depth = 32;                  // FDTRACK_DEPTH: native frames kept per stack
     int dump_signal = 0;             // FDTRACK_SIGNAL: 0 = none; default SIGUSR1
-    const char* output_dir = nullptr;     // FDTRACK_OUTPUT; nullptr = cwd if writable, else tmp
+    const char* output_dir = nullptr;     // FDTRACK_OUTPUT; nullptr = the private default (report_files.h)
     int64_t threshold = -1;          // FDTRACK_THRESHOLD; -1 = 90% of the soft RLIMIT_NOFILE
     const char* suppressions = nullptr;   // FDTRACK_SUPPRESSIONS
     const char* user_paths = nullptr;     // FDTRACK_USER_PATHS: "DIR:DIR", every entry absolute
     bool follow_children = false;    // FDTRACK_FOLLOW_CHILDREN=1
     bool python = true;              // FDTRACK_PYTHON=0 disables Python frames
     const char* exit_report = nullptr;    // FDTRACK_EXIT_REPORT: set by `fdtrack run`
+    const char* root_pid = nullptr;       // FDTRACK_PID: the process that started tracking
+    const char* tmpdir = nullptr;         // TMPDIR, as it was at start
 };
 
 inline constexpr int kMaxDepth = 256;

@@ -15,6 +15,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "preload/config.h"
 #include "preload/registry.h"
 #include "preload/thread_state.h"
 
@@ -97,7 +98,7 @@ bool write_report_file(const std::string& path, const std::string& content) {
 }
 
 std::string temp_dir() {
-    const char* tmp = getenv("TMPDIR");
+    const char* tmp = config().tmpdir;
     struct stat st;
     bool usable = tmp && *tmp && stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) && access(tmp, W_OK | X_OK) == 0;
     return usable ? tmp : "/tmp";

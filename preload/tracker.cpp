@@ -32,7 +32,7 @@ std::atomic<bool> g_recorded_since_fork{false};
 // (a wrapper script exec'ing python is still the same program); a different
 // pid means an exec'd child, tracked only when asked.
 bool is_followed_process() {
-    const char* root = getenv("FDTRACK_PID");
+    const char* root = config().root_pid;
     if (!root || !*root) return true;
     long pid = strtol(root, nullptr, 10);
     return pid == static_cast<long>(syscall(SYS_getpid)) || config().follow_children;

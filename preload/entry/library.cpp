@@ -39,7 +39,7 @@ __attribute__((constructor(101))) void on_load() {
     Reentry own;
     if (!tracking()) return;
     // Children started with exec see who the tracked process is (tracker.cpp).
-    if (!getenv("FDTRACK_PID")) {
+    if (!config().root_pid) {
         char pid[24];
         snprintf(pid, sizeof pid, "%d", static_cast<int>(getpid()));
         setenv("FDTRACK_PID", pid, 0);

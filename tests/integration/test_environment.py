@@ -1,0 +1,46 @@
+"""fdtrack's settings come from the process's real environment, read once at
+load and kept in fdtrack's own memory (issue #10, items 2 and 3): programs
+that write their process title over the environment (nginx, redis,
+postgres) and programs that export their own getenv (bash) run with the
+settings they were given."""
+import os
+import signal
+import subprocess
+import time
+
+from conftest import LIBRARY, _environment, _run, load_report
+
+
+def test_settings_survive_a_process_title_written_over_the_environment(build_c, preload_run, tmp_path):
+    program = build_c("proctitle.c")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = preload_run([program.path], env={"FDTRACK_OUTPUT": str(out)})
+    assert result.returncode == 7, result.describe()
+    assert result.report is not None, f"the exit report was lost: {sorted(os.listdir(result.workdir))}\n" + result.stderr
+    (entry,) = [e for e in result.report.leaks()]
+    assert entry["call"] == "open", repr(result.report)
+
+
+def test_bash_sees_every_setting(fdtrack_build, tmp_path):
+    """bash answers getenv from its own variables: before the fix, a bad
+    FDTRACK_DEPTH went unsaid, FDTRACK_OUTPUT was ignored and the dump signal
+    USR2 killed bash."""
+    out = tmp_path / "out"
+    out.mkdir()
+    env = _environment({"LD_PRELOAD": str(LIBRARY), "FDTRACK_OUTPUT": str(out), "FDTRACK_DEPTH": "bad",
+                        "FDTRACK_SIGNAL": "USR2"}, tmp_path)
+    proc = subprocess.Popen(["bash", "-c", "exec 3</etc/hostname; echo ready; read line; echo alive"],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline() == "ready\n"  # bash is in main: fdtrack's handler is in place
+    os.kill(proc.pid, signal.SIGUSR2)
+    deadline = time.monotonic() + 10
+    while not list(out.glob("*.txt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate("go\n", timeout=20)
+    assert (proc.returncode, stdout) == (0, "alive\n"), stderr
+    assert sum("FDTRACK_DEPTH" in line for line in stderr.splitlines()) == 1, stderr
+    dumps = [load_report(path) for path in out.glob(f"fdtrack.{proc.pid}.*.json")]
+    assert "signal" in [d["trigger"] for d in dumps], stderr
+
