@@ -10,12 +10,16 @@
 
 #include "preload/config.h"
 #include "preload/dump_thread.h"
+#include "preload/thread_state.h"
 
 namespace fdtrack {
 namespace {
 
 std::atomic<bool> g_installed{false};
 std::atomic<bool> g_yielded{false};
+// What the program set (or inherited) while fdtrack's handler stays: SIG_IGN
+// or, when false, SIG_DFL. Reported back to it as the disposition.
+std::atomic<bool> g_program_ignores{false};
 
 // Async-signal-safe: one atomic and one write to an eventfd made in advance.
 void on_dump_signal(int) { request_dump(kDumpSignal); }
@@ -36,10 +40,12 @@ void install_dump_signal() {
     if (signum <= 0) return;
     struct sigaction current{};
     if (sigaction(signum, nullptr, &current) != 0) return;
-    if (current.sa_handler != SIG_DFL) {  // inherited as ignored, or set by an earlier constructor
+    bool plain = !(current.sa_flags & SA_SIGINFO) && (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN);
+    if (!plain) {  // a handler set by an earlier constructor
         say_yielded(signum);
         return;
     }
+    g_program_ignores.store(current.sa_handler == SIG_IGN);  // inherited: nohup-like launchers
     struct sigaction ours{};
     ours.sa_handler = on_dump_signal;
     ours.sa_flags = SA_RESTART;  // the program's blocking calls carry on after a dump request
@@ -47,8 +53,50 @@ void install_dump_signal() {
     if (sigaction(signum, &ours, nullptr) == 0) g_installed.store(true);
 }
 
-void program_sets_signal(int signum, bool sets_handler) {
-    if (sets_handler && g_installed.load() && signum == config().dump_signal) say_yielded(signum);
+bool keeps_dump_handler(int signum) {
+    return g_installed.load() && !g_yielded.load() && signum == config().dump_signal;
+}
+
+bool answer_for_dump_signal(int signum, const struct sigaction* action, struct sigaction* old) {
+    if (!keeps_dump_handler(signum)) return false;
+    *old = {};
+    old->sa_handler = g_program_ignores.load() ? SIG_IGN : SIG_DFL;
+    sigemptyset(&old->sa_mask);
+    bool plain = action && !(action->sa_flags & SA_SIGINFO) &&
+                 (action->sa_handler == SIG_DFL || action->sa_handler == SIG_IGN);
+    if (action && !plain) {
+        say_yielded(signum);  // a real handler: the program's from now on
+        return false;
+    }
+    if (plain) g_program_ignores.store(action->sa_handler == SIG_IGN);
+    return true;
+}
+
+namespace {
+
+// fdtrack's own sigaction, which the hook must let through. A vfork child
+// shares the parent's memory, TLS included: the hook lets it through anyway,
+// and the re-entry count must not be touched (an exec never comes back to
+// undo it).
+int own_sigaction(int signum, const struct sigaction* action, struct sigaction* old) {
+    if (fdtrack_vfork_child) return sigaction(signum, action, old);
+    Reentry own;
+    return sigaction(signum, action, old);
+}
+
+}  // namespace
+
+SignalsAsTheProgramSetThem::SignalsAsTheProgramSetThem() {
+    int signum = config().dump_signal;
+    if (!keeps_dump_handler(signum) || !g_program_ignores.load()) return;
+    struct sigaction ignore{};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    changed_ = own_sigaction(signum, &ignore, &saved_) == 0;
+}
+
+SignalsAsTheProgramSetThem::~SignalsAsTheProgramSetThem() {
+    if (changed_) own_sigaction(config().dump_signal, &saved_, nullptr);
 }
 
 }  // namespace fdtrack

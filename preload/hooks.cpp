@@ -222,7 +222,11 @@ HOOK(FILE*, popen, (const char* command, const char* mode)) {
     ENTER;
     // popen starts a child: see posix_spawn below
     auto handover = hook.active() ? fdtrack::hand_over_before_spawn(nullptr) : fdtrack::Handover{};
-    FILE* stream = CALL(popen, command, mode);
+    FILE* stream;
+    {
+        fdtrack::SignalsAsTheProgramSetThem signals;
+        stream = CALL(popen, command, mode);
+    }
     hook.created_for_stream("popen", stream ? stream_fd(stream) : -1);
     return stream;
 }
@@ -433,6 +437,7 @@ HOOK(long, syscall, (long number, ...)) {
     HOOK(int, name, params) {                                                                      \
         ENTER;                                                                                     \
         auto handover = hook.active() ? fdtrack::hand_over_before_exec(ENV) : fdtrack::Handover{}; \
+        fdtrack::SignalsAsTheProgramSetThem signals;                                               \
         return CALL(name, __VA_ARGS__);                                                            \
     }
 EXECS(execve, (const char* path, char* const argv[], char* const envp[]), envp, path, argv, envp)
@@ -485,6 +490,7 @@ HOOK(int, execle, (const char* path, const char* arg, ...)) {
     HOOK(ret, name, params) {                                                                         \
         ENTER;                                                                                        \
         auto handover = hook.active() ? fdtrack::hand_over_before_spawn(ENV) : fdtrack::Handover{};   \
+        fdtrack::SignalsAsTheProgramSetThem signals;                                                  \
         return CALL(name, __VA_ARGS__);                                                               \
     }
 SPAWNS(int, posix_spawn,
@@ -497,17 +503,26 @@ SPAWNS(int, posix_spawnp,
        envp, pid, file, actions, attributes, argv, envp)
 SPAWNS(int, system, (const char* command), nullptr, command)
 
-// --- The dump signal: the program's own handler wins -------------------------------
+// --- The dump signal: the program's own handler wins; SIG_DFL or SIG_IGN does not ------
 HOOK(int, sigaction, (int signum, const struct sigaction* action, struct sigaction* old)) {
-    int result = CALL(sigaction, signum, action, old);
-    if (result == 0 && action && !in_fdtrack()) fdtrack::program_sets_signal(signum, true);
+    if (in_fdtrack() || !fdtrack::keeps_dump_handler(signum)) return CALL(sigaction, signum, action, old);
+    struct sigaction before;
+    if (fdtrack::answer_for_dump_signal(signum, action, &before)) {
+        if (old) *old = before;
+        return 0;
+    }
+    // A real handler: the program's from now on; so far it was told `before`.
+    int result = CALL(sigaction, signum, action, nullptr);
+    if (result == 0 && old) *old = before;
     return result;
 }
 
 HOOK(sighandler_t, signal, (int signum, sighandler_t handler)) {
-    sighandler_t result = CALL(signal, signum, handler);
-    if (result != SIG_ERR && !in_fdtrack()) fdtrack::program_sets_signal(signum, true);
-    return result;
+    if (in_fdtrack() || !fdtrack::keeps_dump_handler(signum)) return CALL(signal, signum, handler);
+    struct sigaction action {}, before;
+    action.sa_handler = handler;
+    if (fdtrack::answer_for_dump_signal(signum, &action, &before)) return before.sa_handler;
+    return CALL(signal, signum, handler) == SIG_ERR ? SIG_ERR : before.sa_handler;
 }
 
 // Called by vfork.S when the vfork system call fails.

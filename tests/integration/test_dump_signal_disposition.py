@@ -1,0 +1,52 @@
+"""Only a real handler means the program takes the dump signal (issue #10,
+item 7): programs that reset every signal to its default (git before each
+exec, shells) or ignore it keep fdtrack's dumps, are told the disposition
+they set, and hand that disposition on to what they exec."""
+import os
+import signal
+import subprocess
+import time
+
+from conftest import LIBRARY, _environment, _run, load_report
+
+
+def test_a_reset_to_the_default_does_not_take_the_dump_signal(fdtrack_build, tmp_path):
+    """git resets every signal to its default before exec, as shells do: that
+    is no handler of the program's, so it says nothing and dumps keep
+    working; the program still reads back the default it set."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import os, signal, sys\n"
+            "before = signal.signal(signal.SIGUSR1, signal.SIG_DFL)\n"
+            "assert before == signal.SIG_DFL and signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "print('alive')\n")
+    env = _environment({"LD_PRELOAD": str(LIBRARY), "FDTRACK_OUTPUT": str(out)}, tmp_path)
+    proc = subprocess.Popen(["/usr/bin/python3", "-I", "-c", code], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    os.kill(proc.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while not list(out.glob("*.txt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate("go\n", timeout=20)
+    assert (proc.returncode, stdout) == (0, "alive\n"), stderr
+    assert "handles USR1 itself" not in stderr, stderr
+    assert [load_report(p)["trigger"] for p in out.glob("*.json")].count("signal") == 1, stderr
+
+
+def test_an_ignored_dump_signal_stays_ignored_across_exec(fdtrack_build, tmp_path):
+    """A program that ignores USR1 and execs a shell without fdtrack: the
+    shell inherits the ignored signal and survives it, as without fdtrack."""
+    code = ("import os, signal, sys\n"
+            "signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+            "assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN\n"
+            "env = {k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'}\n"
+            "os.execve('/bin/sh', ['sh', '-c', 'kill -USR1 $$; echo survived'], env)\n")
+    for preload in (False, True):
+        extra = {"LD_PRELOAD": str(LIBRARY)} if preload else {}
+        proc, stdout, stderr = _run(["/usr/bin/python3", "-I", "-c", code], _environment(extra, tmp_path),
+                                    tmp_path, 20)
+        assert (proc.returncode, stdout) == (0, "survived\n"), f"preload {preload}: {proc.returncode}\n{stderr}"
+        assert "handles USR1 itself" not in stderr, stderr
