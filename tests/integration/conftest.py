@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -458,3 +459,18 @@ def shared_tmp():
     path.chmod(0o1777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def signal_between_lines(argv, env, signum, out, timeout=20):
+    """Starts `argv`, waits for its first line ("ready"), sends `signum`, waits
+    until a text report appears in `out`, then sends a line on stdin and
+    collects the rest: (process, stdout after "ready", stderr)."""
+    proc = subprocess.Popen([str(arg) for arg in argv], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    os.kill(proc.pid, signum)
+    deadline = time.monotonic() + timeout / 2
+    while not list(Path(out).glob("*.txt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate("go\n", timeout=timeout)
+    return proc, stdout, stderr

@@ -2,12 +2,9 @@
 item 7): programs that reset every signal to its default (git before each
 exec, shells) or ignore it keep fdtrack's dumps, are told the disposition
 they set, and hand that disposition on to what they exec."""
-import os
 import signal
-import subprocess
-import time
 
-from conftest import LIBRARY, _environment, _run, load_report
+from conftest import LIBRARY, _environment, _run, load_report, signal_between_lines
 
 
 def test_a_reset_to_the_default_does_not_take_the_dump_signal(fdtrack_build, tmp_path):
@@ -23,14 +20,7 @@ def test_a_reset_to_the_default_does_not_take_the_dump_signal(fdtrack_build, tmp
             "sys.stdin.readline()\n"
             "print('alive')\n")
     env = _environment({"LD_PRELOAD": str(LIBRARY), "FDTRACK_OUTPUT": str(out)}, tmp_path)
-    proc = subprocess.Popen(["/usr/bin/python3", "-I", "-c", code], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == "ready\n"
-    os.kill(proc.pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 10
-    while not list(out.glob("*.txt")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate("go\n", timeout=20)
+    proc, stdout, stderr = signal_between_lines(["/usr/bin/python3", "-I", "-c", code], env, signal.SIGUSR1, out)
     assert (proc.returncode, stdout) == (0, "alive\n"), stderr
     assert "handles USR1 itself" not in stderr, stderr
     assert [load_report(p)["trigger"] for p in out.glob("*.json")].count("signal") == 1, stderr

@@ -5,10 +5,8 @@ postgres) and programs that export their own getenv (bash) run with the
 settings they were given."""
 import os
 import signal
-import subprocess
-import time
 
-from conftest import LIBRARY, _environment, _run, load_report
+from conftest import LIBRARY, _environment, load_report, signal_between_lines
 
 
 def test_settings_survive_a_process_title_written_over_the_environment(build_c, preload_run, tmp_path):
@@ -30,15 +28,9 @@ def test_bash_sees_every_setting(fdtrack_build, tmp_path):
     out.mkdir()
     env = _environment({"LD_PRELOAD": str(LIBRARY), "FDTRACK_OUTPUT": str(out), "FDTRACK_DEPTH": "bad",
                         "FDTRACK_SIGNAL": "USR2"}, tmp_path)
-    proc = subprocess.Popen(["bash", "-c", "exec 3</etc/hostname; echo ready; read line; echo alive"],
-                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout.readline() == "ready\n"  # bash is in main: fdtrack's handler is in place
-    os.kill(proc.pid, signal.SIGUSR2)
-    deadline = time.monotonic() + 10
-    while not list(out.glob("*.txt")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate("go\n", timeout=20)
+    # "ready": bash is in main, so fdtrack's handler is in place.
+    bash = ["bash", "-c", "exec 3</etc/hostname; echo ready; read line; echo alive"]
+    proc, stdout, stderr = signal_between_lines(bash, env, signal.SIGUSR2, out)
     assert (proc.returncode, stdout) == (0, "alive\n"), stderr
     assert sum("FDTRACK_DEPTH" in line for line in stderr.splitlines()) == 1, stderr
     dumps = [load_report(path) for path in out.glob(f"fdtrack.{proc.pid}.*.json")]
