@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <mqueue.h>
+#include <pthread.h>
 #include <pty.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include "preload/dump_signal.h"
 #include "preload/exec_handover.h"
 #include "preload/real_symbol.h"
+#include "preload/thread_state.h"
 #include "preload/tracker.h"
 
 // The _FORTIFY_SOURCE entry points are only declared when fortification is on.
@@ -523,6 +525,13 @@ HOOK(sighandler_t, signal, (int signum, sighandler_t handler)) {
     action.sa_handler = handler;
     if (fdtrack::answer_for_dump_signal(signum, &action, &before)) return before.sa_handler;
     return CALL(signal, signum, handler) == SIG_ERR ? SIG_ERR : before.sa_handler;
+}
+
+// --- Thread names, which records carry -------------------------------------------
+HOOK(int, pthread_setname_np, (pthread_t thread, const char* name)) {
+    int result = CALL(pthread_setname_np, thread, name);
+    if (result == 0 && !fdtrack_vfork_child) fdtrack::thread_renamed();
+    return result;
 }
 
 // Called by vfork.S when the vfork system call fails.

@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
+
 __thread int fdtrack_vfork_child __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace fdtrack {
@@ -16,10 +18,21 @@ pid_t current_tid() {
     return tls.tid;
 }
 
+namespace {
+// Starts at 1, so that a thread's zeroed state reads its name at first use.
+std::atomic<unsigned> g_names_generation{1};
+}  // namespace
+
 const char* current_thread_name() {
-    if (tls.name[0] == '\0' && prctl(PR_GET_NAME, tls.name) != 0) tls.name[0] = '\0';
+    unsigned generation = g_names_generation.load(std::memory_order_relaxed);
+    if (tls.name_generation != generation) {
+        if (prctl(PR_GET_NAME, tls.name) != 0) tls.name[0] = '\0';
+        tls.name_generation = generation;
+    }
     return tls.name;
 }
+
+void thread_renamed() { g_names_generation.fetch_add(1, std::memory_order_relaxed); }
 
 void reset_thread_state_after_fork() {
     tls.tid = 0;

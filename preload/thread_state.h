@@ -15,7 +15,8 @@ struct ThreadState {
     int hook_depth;   // > 0 inside a hooked call (nested hooks pass through)
     int own_depth;    // > 0 while fdtrack's own code runs (capture, init, dumps)
     pid_t tid;        // 0 until first needed; reset in a fork child
-    char name[16];    // the thread's comm, read once per thread
+    char name[16];    // the thread's comm, read again after any thread is renamed
+    unsigned name_generation;  // thread_renamed()'s count when `name` was read
 };
 
 extern __thread ThreadState tls __attribute__((tls_model("initial-exec")));
@@ -34,6 +35,11 @@ inline bool in_fdtrack() { return tls.hook_depth > 0 || tls.own_depth > 0 || fdt
 
 pid_t current_tid();
 const char* current_thread_name();  // 15 chars at most, NUL-terminated
+
+// Some thread was renamed (pthread_setname_np): every thread reads its name
+// again at its next record. CPython 3.14 names OS threads after Thread.name,
+// also when a thread renames itself later.
+void thread_renamed();
 
 // In a fork child the only thread is the one that forked, with a new tid.
 void reset_thread_state_after_fork();
