@@ -10,7 +10,6 @@
 // suffix instead, which the client finds in /proc/net/unix.
 #pragma once
 
-#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -32,9 +31,5 @@ inline bool is_control_socket_name(int pid, std::string_view name) {
 }
 
 inline constexpr const char* kDumpRequest = "dump\n";
-
-// The most a client reads: far above any real report (a million fds is about
-// 250 MB of JSON only with long paths), far below what hurts the machine.
-inline constexpr size_t kMaxReplyBytes = size_t{256} << 20;
 
 }  // namespace fdtrack
