@@ -107,7 +107,8 @@ CLOSERS = {"close", "close_range", "closefrom", "fclose", "pclose", "closedir"}
 # across exec) in test_host_safety.py; the dump-signal hooks (the program's own
 # handler wins) in test_live.py.
 ELSEWHERE = {"vfork", "sigaction", "signal", "execl", "execle", "execlp", "execv", "execve", "execvp", "execvpe",
-             "fexecve", "execveat", "posix_spawn", "posix_spawnp", "system"}
+             "fexecve", "execveat", "posix_spawn", "posix_spawnp", "system",
+             "pthread_setname_np"}  # test_thread_names.py
 
 
 @pytest.fixture(scope="session")
