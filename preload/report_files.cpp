@@ -46,9 +46,12 @@ bool write_all(int fd, const std::string& content) {
     return true;
 }
 
-bool is_private_dir(int fd) {
+// lstat, not open: no fd is needed (a dump may run at the fd limit), and a
+// link is seen as a link.
+bool is_private_dir(const std::string& path) {
     struct stat st;
-    return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+    return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+           (st.st_mode & 077) == 0;
 }
 
 void say(const std::string& line) {
@@ -60,11 +63,9 @@ void say(const std::string& line) {
 std::string choose_default_dir() {
     std::string base = temp_dir();
     std::string path = base + "/fdtrack-" + std::to_string(geteuid());
-    mkdir(path.c_str(), 0700);  // EEXIST is fine: checked below
-    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    bool ours = fd >= 0 && is_private_dir(fd);
-    if (fd >= 0) close(fd);
-    if (ours) return path;
+    bool made = mkdir(path.c_str(), 0700) == 0;
+    if (made || is_private_dir(path)) return path;
+    if (errno != EEXIST) return path;  // writing there fails and says why
     std::string fresh = path + ".XXXXXX";
     if (!mkdtemp(fresh.data())) return path;  // writing will fail there and say why
     say(path + " is not a directory of this user's alone (someone else made it?): reports go to " + fresh);

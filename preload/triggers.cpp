@@ -3,6 +3,7 @@
 #include "preload/triggers.h"
 
 #include <sys/resource.h>
+#include <time.h>
 
 #include <atomic>
 
@@ -49,6 +50,17 @@ void fd_count_fell() {
     }
 }
 
-void out_of_fds() { request_dump(kDumpEmfile); }
+// A program at its limit keeps failing (a server retrying accept()): each
+// failure used to write the dump thread's eventfd and wake it, which made a
+// failing call cost 3.4x. Only the first failure of each interval asks.
+void out_of_fds() {
+    constexpr int64_t kInterval_ns = kEmfileDumpInterval_s * 1000000000;
+    static std::atomic<int64_t> next_ns{0};
+    timespec coarse;  // a few ns: this runs on every failing call
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
+    int64_t now = coarse.tv_sec * 1000000000ll + coarse.tv_nsec, next = next_ns.load(std::memory_order_relaxed);
+    if (now < next || !next_ns.compare_exchange_strong(next, now + kInterval_ns)) return;
+    request_dump(kDumpEmfile);
+}
 
 }  // namespace fdtrack

@@ -2,7 +2,12 @@
 // call failing with "Too many open files".
 #pragma once
 
+#include <cstdint>
+
 namespace fdtrack {
+
+// At most one "Too many open files" report per this many seconds.
+inline constexpr int64_t kEmfileDumpInterval_s = 30;
 
 // After each recorded fd: dumps once when the count reaches the threshold.
 void fd_count_rose();
