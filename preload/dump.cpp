@@ -199,7 +199,7 @@ Dumped dump_now(const char* trigger) {
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
     int sequence = g_sequence.fetch_add(1) + 1;
-    bool at_limit = (!strcmp(trigger, "emfile") || !strcmp(trigger, "exit")) && near_fd_limit(limit.rlim_cur);
+    bool at_limit = near_fd_limit(limit.rlim_cur);  // whatever asked: a dump signal at the limit too
     Dumped dumped = at_limit ? write_dump_from_a_copy(trigger, sequence, limit.rlim_cur)
                              : write_dump(trigger, static_cast<int>(getpid()), sequence, limit.rlim_cur);
     errno = saved;
