@@ -291,3 +291,20 @@ def test_a_timeout_that_is_not_a_number_is_rejected(live):
         result = cli("dump", target.pid, "--timeout", bad)
         assert result.returncode != 0 and "--timeout" in result.stderr, (bad, result.stderr)
         assert "did not answer" not in result.stderr, (bad, result.stderr)
+
+
+def test_a_dump_signal_at_the_fd_limit_writes_its_report(build_c, live):
+    """At the limit (soft = hard = 64, every fd taken) the signal's report is
+    written by a forked copy too, as the emfile one: it used to be lost with
+    'could not write ... Too many open files'."""
+    program = build_c("live_emfile.c")
+    target = live(["sh", "-c", f'ulimit -n 64 && LD_PRELOAD={LIBRARY} exec "$0"', program.path], preload=False,
+                  env={"FDTRACK_THRESHOLD": "100000"})
+    answer = target.readline()
+    assert answer.startswith("emfile "), answer
+    target.wait_for_dump("emfile")
+    os.kill(target.pid, signal.SIGUSR1)
+    (dump,) = target.wait_for_dump("signal")
+    assert dump["rlimit_nofile"] == 64 and "could not write" not in target.stderr(), target.stderr()
+    grow = program.line("LEAK", "emfile")
+    assert any(site["frames"][0].get("line") == grow for site in dump["sites"]), repr(dump)
