@@ -164,21 +164,7 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
         }
         _exit(0);
     }
-    // The copy has one thread; a lock another thread held at the fork could
-    // still stop it. The dump thread must never hang on it.
-    constexpr int kPatience_ms = 10000;
-    for (int waited = 0;; waited += 10) {
-        int status;
-        pid_t done = waitpid(copy, &status, WNOHANG);
-        if (done == copy || (done < 0 && errno != EINTR)) break;  // ECHILD: the program reaped it
-        if (waited >= kPatience_ms) {
-            kill(copy, SIGKILL);
-            waitpid(copy, &status, 0);
-            say(std::string("the ") + trigger + " dump did not finish within 10 s and was abandoned");
-            break;
-        }
-        usleep(10000);
-    }
+    if (!wait_for_copy(copy)) say(std::string("the ") + trigger + " dump did not finish within 10 s and was abandoned");
     Dumped dumped;
     dumped.path = result->path;  // empty if the copy wrote nothing (or was killed)
     dumped.with_text = result->with_text;
@@ -254,6 +240,21 @@ void finish_exit_report() {
 }
 
 bool is_dump_copy() { return g_dump_copy.load(); }
+
+bool wait_for_copy(pid_t copy) {
+    constexpr int kPatience_ms = 10000;
+    for (int waited = 0;; waited += 10) {
+        int status;
+        pid_t done = waitpid(copy, &status, WNOHANG);
+        if (done == copy || (done < 0 && errno != EINTR)) return true;  // ECHILD: the program reaped it
+        if (waited >= kPatience_ms) {
+            kill(copy, SIGKILL);
+            waitpid(copy, &status, 0);
+            return false;
+        }
+        usleep(10000);
+    }
+}
 
 void reset_dump_state_after_fork() {
     g_exit_written.store(false);

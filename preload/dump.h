@@ -3,6 +3,8 @@
 // the exit report to the file the CLI asked for.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "report/report.h"
@@ -36,5 +38,11 @@ void reset_dump_state_after_fork();
 // True in the forked copy that writes a dump near the fd limit: it is no
 // program, and only ever runs the dump and _exit.
 bool is_dump_copy();
+
+// Waits for a forked copy of this process to finish (the program must not
+// reap it for us). The copy has one thread; a lock another thread held at
+// the fork could still stop it, and the dump thread must never hang on it:
+// after 10 s it is killed, and false is returned.
+bool wait_for_copy(pid_t copy);
 
 }  // namespace fdtrack

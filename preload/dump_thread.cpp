@@ -22,6 +22,7 @@
 #include <string>
 
 #include "preload/dump.h"
+#include "preload/triggers.h"
 #include "preload/registry.h"
 #include "preload/snapshot.h"
 #include "preload/thread_state.h"
@@ -42,11 +43,6 @@ std::atomic<unsigned> g_pending{0};
 // taken for one.
 __thread bool t_forking_answer_copy __attribute__((tls_model("initial-exec"))) = false;
 
-// A process at its fd limit keeps failing; one report per this many seconds
-// is enough to name the culprit without filling the disk.
-constexpr int64_t kEmfileInterval_s = 30;
-int64_t g_last_emfile_s = -kEmfileInterval_s;
-
 // Accepting fails while the process is at its fd limit, and the connection
 // stays queued: the listener stays readable. Polling it again at once spins
 // (issue 9, row 9); it is left alone this long after each failure.
@@ -54,8 +50,6 @@ constexpr int kAcceptBackoff_ms = 500;
 // A trusted client gets this long to send its request and to take the answer.
 constexpr int kClientPatience_s = 5;
 constexpr int kSendDeadline_s = 30;
-// The copy that answers at the fd limit is killed after this long.
-constexpr int kCopyPatience_ms = 10000;
 
 int64_t monotonic_ms() {
     timespec ts;
@@ -190,7 +184,7 @@ bool out_of_resources(int error) { return error == EMFILE || error == ENFILE || 
 // The program has no fd to spare for the connection: a copy of the process
 // answers it (see answer_in_this_copy). The dump thread waits for it, since
 // the program must not reap it; a lock held by another thread at the fork
-// could stop the copy, so it is killed after kCopyPatience_ms.
+// could stop the copy, so it is killed after a while (wait_for_copy).
 void answer_from_a_copy(int listener) {
     int pid = static_cast<int>(getpid());
     rlimit limit{};
@@ -199,18 +193,7 @@ void answer_from_a_copy(int listener) {
     pid_t copy = fork();
     t_forking_answer_copy = false;
     if (copy == 0) answer_in_this_copy(listener, pid, limit.rlim_cur);
-    if (copy < 0) return;
-    for (int waited = 0;; waited += 10) {
-        int status;
-        pid_t done = waitpid(copy, &status, WNOHANG);
-        if (done == copy || (done < 0 && errno != EINTR)) return;  // ECHILD: the program reaped it
-        if (waited >= kCopyPatience_ms) {
-            kill(copy, SIGKILL);
-            waitpid(copy, &status, 0);
-            return;
-        }
-        usleep(10000);
-    }
+    if (copy > 0) wait_for_copy(copy);
 }
 
 // Takes one connection: other users' are closed at once, unread, so they
@@ -224,14 +207,6 @@ bool answer(int listener) {
     return true;
 }
 
-// A process at its limit keeps failing: one report per kEmfileInterval_s.
-// (dump_now lifts the soft limit while it writes, see dump.cpp.)
-void dump_at_emfile() {
-    int64_t now = monotonic_ms() / 1000;
-    if (now - g_last_emfile_s < kEmfileInterval_s) return;
-    g_last_emfile_s = now;
-    dump_now("emfile");
-}
 
 void serve_pending() {
     uint64_t count;
@@ -239,10 +214,11 @@ void serve_pending() {
     }
     unsigned pending = g_pending.exchange(0);
     if (pending & kDumpSignal) dump_now("signal");
-    if (pending & kDumpEmfile) dump_at_emfile();
-    // At the limit a threshold dump could not be written; the emfile one
-    // (or one less than kEmfileInterval_s old) already names the culprit.
-    if ((pending & kDumpThreshold) && !(pending & kDumpEmfile)) dump_now("threshold");
+    if (pending & kDumpEmfile) dump_now("emfile");  // at most one a kEmfileDumpInterval_s (triggers.cpp)
+    // A threshold dump that arrives with an emfile one says nothing more; one
+    // whose count has fallen back again by now (postgres probing how many fds
+    // it may open) would show a count far below the threshold.
+    if ((pending & kDumpThreshold) && !(pending & kDumpEmfile) && threshold_still_reached()) dump_now("threshold");
 }
 
 void* run(void*) {

@@ -42,6 +42,8 @@ void fd_count_rose() {
     if (g_armed.exchange(false)) request_dump(kDumpThreshold);
 }
 
+bool threshold_still_reached() { return registry().live_count() >= threshold(); }
+
 void fd_count_fell() {
     // Re-arm only well below the threshold, so a count hovering around it does
     // not dump on every crossing.

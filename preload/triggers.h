@@ -15,5 +15,7 @@ void fd_count_rose();
 void fd_count_fell();
 // A hooked call failed with EMFILE or ENFILE: dumps, rate-limited.
 void out_of_fds();
+// At dump time: the open count is still at or above the threshold.
+bool threshold_still_reached();
 
 }  // namespace fdtrack
