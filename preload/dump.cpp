@@ -153,11 +153,16 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
         for (int fd = 0; fd <= registry().max_fd(); ++fd) {
             if (registry().origin(fd) == Origin::own) syscall(SYS_close, fd);
         }
-        Dumped dumped = write_dump(trigger, pid, sequence, limit, [](const std::vector<int>& described) {
-            for (int fd : described) {
-                if (fd > 2) syscall(SYS_close, fd);  // the copy's, not the program's
-            }
-        });
+        Dumped dumped;
+        try {
+            dumped = write_dump(trigger, pid, sequence, limit, [](const std::vector<int>& described) {
+                for (int fd : described) {
+                    if (fd > 2) syscall(SYS_close, fd);  // the copy's, not the program's
+                }
+            });
+        } catch (...) {
+            _exit(1);  // the parent says no report was written
+        }
         if (dumped.path.size() < sizeof result->path) {
             memcpy(result->path, dumped.path.c_str(), dumped.path.size() + 1);
             result->with_text = dumped.with_text;
@@ -182,14 +187,40 @@ bool near_fd_limit(rlim_t limit) {
 Dumped dump_now(const char* trigger) {
     Reentry own;
     int saved = errno;
-    rlimit limit{};
-    getrlimit(RLIMIT_NOFILE, &limit);
-    int sequence = g_sequence.fetch_add(1) + 1;
-    bool at_limit = near_fd_limit(limit.rlim_cur);  // whatever asked: a dump signal at the limit too
-    Dumped dumped = at_limit ? write_dump_from_a_copy(trigger, sequence, limit.rlim_cur)
-                             : write_dump(trigger, static_cast<int>(getpid()), sequence, limit.rlim_cur);
+    Dumped dumped;
+    // Called from the dump thread, a destructor and Python's atexit: no
+    // exception (out of memory, most likely) may leave it.
+    try {
+        rlimit limit{};
+        getrlimit(RLIMIT_NOFILE, &limit);
+        int sequence = g_sequence.fetch_add(1) + 1;
+        bool at_limit = near_fd_limit(limit.rlim_cur);  // whatever asked: a dump signal at the limit too
+        dumped = at_limit ? write_dump_from_a_copy(trigger, sequence, limit.rlim_cur)
+                          : write_dump(trigger, static_cast<int>(getpid()), sequence, limit.rlim_cur);
+    } catch (const std::exception& e) {
+        say(std::string("could not take the ") + trigger + " report: " + e.what());
+    } catch (...) {
+        say(std::string("could not take the ") + trigger + " report");
+    }
     errno = saved;
     return dumped;
+}
+
+std::string snapshot_json() {
+    Reentry own;
+    int saved = errno;
+    std::string json;
+    try {
+        rlimit limit{};
+        getrlimit(RLIMIT_NOFILE, &limit);
+        Report report = take_snapshot("signal");
+        report.rlimit_nofile = limit.rlim_cur;
+        json = report_to_json(report);
+    } catch (...) {
+        json.clear();  // the client says the process did not answer
+    }
+    errno = saved;
+    return json;
 }
 
 void write_exit_report() {
@@ -200,15 +231,22 @@ void write_exit_report() {
 void write_exit_report_before_shutdown() {
     if (g_exit_written.load()) return;
     Reentry own;
-    auto* pending = new ExitBeforeShutdown;
-    Registry& r = registry();
-    for (int fd = 0, max = r.max_fd(); fd <= max; ++fd) {
-        FdInfo info = r.get(fd);
-        if (is_open_origin(info.origin) && info.origin != Origin::own) pending->open.emplace_back(fd, info.created_ns);
+    try {
+        auto* pending = new ExitBeforeShutdown;
+        Registry& r = registry();
+        for (int fd = 0, max = r.max_fd(); fd <= max; ++fd) {
+            FdInfo info = r.get(fd);
+            if (is_open_origin(info.origin) && info.origin != Origin::own)
+                pending->open.emplace_back(fd, info.created_ns);
+        }
+        g_before_shutdown = pending;
+    } catch (...) {
+        // Out of memory: the report is still written, with no exit states.
     }
-    g_before_shutdown = pending;
+    ExitBeforeShutdown* pending = g_before_shutdown;
     if (g_exit_written.exchange(true)) return;
-    pending->written = dump_now("exit");
+    Dumped written = dump_now("exit");
+    if (pending) pending->written = std::move(written);
 }
 
 void finish_exit_report() {

@@ -20,6 +20,11 @@ struct Dumped {
 // Takes a snapshot, writes it to the output directory and says so on stderr.
 Dumped dump_now(const char* trigger);
 
+// A snapshot as JSON for `fdtrack dump`, which prints it: no file is
+// written and no report number taken (the user's next kill -USR1 is still
+// report 1); empty if it could not be taken.
+std::string snapshot_json();
+
 // The exit report, written once per process: from the library destructor,
 // unless the Python exit hook wrote it first (below).
 void write_exit_report();

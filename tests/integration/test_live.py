@@ -352,7 +352,26 @@ def test_no_dump_signal(build_c, live):
     assert cli("dump", proc.pid).returncode == 0  # the control socket still answers
     os.kill(proc.pid, signal.SIGUSR1)
     assert proc.wait() == -signal.SIGUSR1, proc.stderr()
-    assert [d["trigger"] for d in proc.dumps()] == ["signal"]  # the `fdtrack dump` one
+    assert proc.dumps() == []  # `fdtrack dump` prints its report and writes none
+
+
+def test_fdtrack_dump_writes_no_file_and_takes_no_number(build_c, live):
+    """Issue #10, item 1: `fdtrack dump` printed its report on the caller's
+    terminal and also wrote it in the target's output directory, as number
+    1; the README's next two kill -USR1 then made 2 and 3, and the diff of
+    1 and 2 it suggests showed no growth."""
+    proc = live([build_c("live_ctl.c").path])
+    proc.ask("open 2")
+    assert dump_json(proc.pid)["open_count"] >= 2
+    assert proc.dumps() == []
+    os.kill(proc.pid, signal.SIGUSR1)
+    proc.wait_for_dump("signal")
+    proc.ask("open 3")
+    os.kill(proc.pid, signal.SIGUSR1)
+    first, second = proc.wait_for_dump("signal", count=2)
+    assert [first.path.name, second.path.name] == [f"fdtrack.{proc.pid}.1.json", f"fdtrack.{proc.pid}.2.json"]
+    grew = cli("diff", first.path, second.path)
+    assert grew.returncode == 0 and "+3 fds" in grew.stdout, grew.stdout + grew.stderr
 
 
 def test_malformed_dump_signal_keeps_the_default(build_c, live):
