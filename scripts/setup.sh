@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-dev nlohmann-json3-dev
-          libcli11-dev googletest libgtest-dev python3 python3-pytest)
+          libcli11-dev googletest libgtest-dev python3 python3-pytest
+          # Real programs of the compatibility suite (tests/integration/test_real_programs.py)
+          git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
