@@ -26,6 +26,7 @@
 #include "preload/registry.h"
 #include "preload/snapshot.h"
 #include "preload/thread_state.h"
+#include "preload/tracker.h"
 #include "report/control_channel.h"
 #include "report/report_json.h"
 
@@ -33,8 +34,10 @@ namespace fdtrack {
 namespace {
 
 std::atomic<bool> g_running{false};
-std::atomic<int> g_wake_fd{-1};   // eventfd, created before the thread
-std::atomic<int> g_listen_fd{-1};
+// Holders of fdtrack's own fds (tracker.h): the program may take their
+// numbers, so every use reads them again, through HeldFdUse.
+int g_wake_fd = -1;  // eventfd, created before the thread
+int g_listen_fd = -1;
 std::atomic<unsigned> g_pending{0};
 
 // Set, in the dump thread only, around the fork of a copy that answers at the
@@ -185,22 +188,31 @@ bool out_of_resources(int error) { return error == EMFILE || error == ENFILE || 
 // answers it (see answer_in_this_copy). The dump thread waits for it, since
 // the program must not reap it; a lock held by another thread at the fork
 // could stop the copy, so it is killed after a while (wait_for_copy).
-void answer_from_a_copy(int listener) {
+void answer_from_a_copy() {
     int pid = static_cast<int>(getpid());
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
-    t_forking_answer_copy = true;
-    pid_t copy = fork();
-    t_forking_answer_copy = false;
-    if (copy == 0) answer_in_this_copy(listener, pid, limit.rlim_cur);
+    pid_t copy;
+    {
+        HeldFdUse use;  // the copy gets the listener by this number
+        int listener = HeldFdUse::fd(g_listen_fd);
+        t_forking_answer_copy = true;
+        copy = fork();
+        t_forking_answer_copy = false;
+        if (copy == 0) answer_in_this_copy(listener, pid, limit.rlim_cur);
+    }
     if (copy > 0) wait_for_copy(copy);
 }
 
 // Takes one connection: other users' are closed at once, unread, so they
 // cannot hold the thread (and with it the owner and the dump signal).
 // Returns false when accepting failed for lack of fds or memory.
-bool answer(int listener) {
-    int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+bool answer() {
+    int client;
+    {
+        HeldFdUse use;
+        client = accept4(HeldFdUse::fd(g_listen_fd), nullptr, nullptr, SOCK_CLOEXEC);
+    }
     if (client < 0) return !out_of_resources(errno);
     if (trusted(client)) serve(client, snapshot_json);
     close(client);
@@ -209,8 +221,11 @@ bool answer(int listener) {
 
 
 void serve_pending() {
-    uint64_t count;
-    while (read(g_wake_fd.load(), &count, sizeof count) > 0) {
+    {
+        HeldFdUse use;
+        uint64_t count;
+        while (read(HeldFdUse::fd(g_wake_fd), &count, sizeof count) > 0) {
+        }
     }
     unsigned pending = g_pending.exchange(0);
     if (pending & kDumpSignal) dump_now("signal");
@@ -224,20 +239,24 @@ void serve_pending() {
 void* run(void*) {
     Reentry own;  // everything this thread opens is fdtrack's
     prctl(PR_SET_NAME, "fdtrack");
-    int listener = g_listen_fd.load();
+    if (g_pending.load()) serve_pending();  // a fork child's dump signal, before it had this thread
     int64_t listener_paused_until = 0;
     for (;;) {
+        // Read again each time: the program may have taken a number (a
+        // poll() already waiting keeps watching fdtrack's file; one started
+        // on the program's fd in between only wakes once for nothing).
+        int listener = HeldFdUse::fd(g_listen_fd);
         int64_t pause_left = listener_paused_until - monotonic_ms();
         bool listening = listener >= 0 && pause_left <= 0;
-        pollfd fds[2] = {{g_wake_fd.load(), POLLIN, 0}, {listener, POLLIN, 0}};
+        pollfd fds[2] = {{HeldFdUse::fd(g_wake_fd), POLLIN, 0}, {listener, POLLIN, 0}};
         int ready = poll(fds, listening ? 2 : 1, listener >= 0 && !listening ? static_cast<int>(pause_left) : -1);
         if (ready < 0) {
             if (errno == EINTR) continue;
             return nullptr;
         }
         if (fds[0].revents & POLLIN) serve_pending();
-        if (listening && (fds[1].revents & POLLIN) && !answer(listener)) {
-            answer_from_a_copy(listener);
+        if (listening && (fds[1].revents & POLLIN) && !answer()) {
+            answer_from_a_copy();
             listener_paused_until = monotonic_ms() + kAcceptBackoff_ms;
         }
     }
@@ -248,11 +267,17 @@ void* run(void*) {
 void ensure_dump_thread() {
     if (g_running.load(std::memory_order_acquire) || g_running.exchange(true)) return;
     Reentry own;
-    g_wake_fd.store(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (g_wake_fd.load() < 0) return;
+    int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake < 0) {
+        g_running.store(false);  // at the fd limit: the next call that creates an fd tries again
+        return;
+    }
+    std::atomic_ref<int>(g_wake_fd).store(wake);
+    hold_own_fd(&g_wake_fd);
     // Listening before the thread runs: `fdtrack dump` may come right after
     // start, while the program's own threads keep the CPUs busy.
-    g_listen_fd.store(open_control_socket());
+    std::atomic_ref<int>(g_listen_fd).store(open_control_socket());
+    hold_own_fd(&g_listen_fd);
     // The thread must never run the program's signal handlers.
     sigset_t all, previous;
     sigfillset(&all);
@@ -273,7 +298,8 @@ void ensure_dump_thread() {
 void request_dump(DumpRequest why) {
     int saved = errno;
     g_pending.fetch_or(why);
-    int fd = g_wake_fd.load(std::memory_order_relaxed);
+    HeldFdUse use;
+    int fd = HeldFdUse::fd(g_wake_fd);
     if (fd >= 0) {
         uint64_t one = 1;
         ssize_t ignored = write(fd, &one, sizeof one);
@@ -285,9 +311,10 @@ void request_dump(DumpRequest why) {
 void dump_thread_after_fork() {
     if (t_forking_answer_copy) return;  // answers and leaves: no thread, no socket
     // The eventfd and the socket are shared with the parent: wake-ups and
-    // `fdtrack dump` requests must reach each process's own thread.
-    for (std::atomic<int>* fd : {&g_wake_fd, &g_listen_fd}) {
-        int old = fd->exchange(-1);
+    // `fdtrack dump` requests must reach each process's own thread, never
+    // the parent's.
+    for (int* fd : {&g_wake_fd, &g_listen_fd}) {
+        int old = std::atomic_ref<int>(*fd).exchange(-1);
         if (old >= 0) {
             registry().remove(old);
             syscall(SYS_close, old);
@@ -295,7 +322,9 @@ void dump_thread_after_fork() {
     }
     g_pending.store(0);
     g_running.store(false);
-    ensure_dump_thread();
+    // No thread yet (issue 10, item 8: a thread and a socket in every child
+    // cost each fork about 0.2 ms, and most children only exec or exit):
+    // the child's first call that creates an fd starts it (record_fd).
 }
 
 }  // namespace fdtrack

@@ -12,14 +12,15 @@ enum DumpRequest : unsigned {
     kDumpThreshold = 1u << 2,
 };
 
-// Starts the thread once per process (again in a fork child). Safe to call
-// often: after the first time it is one load.
+// Starts the thread once per process: at load, and in a fork child at its
+// first fd (record_fd). Safe to call often: after the first time it is one load.
 void ensure_dump_thread();
 
 // Async-signal-safe: asks the dump thread for a report.
 void request_dump(DumpRequest why);
 
-// In a fork child the thread is gone: the next ensure_dump_thread() restarts it.
+// In a fork child the thread is gone and the eventfd and socket are the
+// parent's: they are closed, and the next ensure_dump_thread() starts anew.
 void dump_thread_after_fork();
 
 }  // namespace fdtrack

@@ -130,7 +130,6 @@ RETURNS_FD(posix_openpt, (int flags), flags)
 RETURNS_FD(getpt, ())
 RETURNS_FD(shm_open, (const char* name, int flags, mode_t mode), name, flags, mode)
 RETURNS_FD(open_by_handle_at, (int mount, file_handle* handle, int flags), mount, handle, flags)
-RETURNS_FD(dup, (int fd), fd)
 
 // --- The open family: a mode argument only with O_CREAT or O_TMPFILE ----------
 #define OPEN_LIKE(name, params, ...)                                   \
@@ -157,13 +156,33 @@ HOOK(int, signalfd, (int fd, const sigset_t* mask, int flags)) {
     return fd == -1 ? hook.created("signalfd", result) : result;  // else it updated `fd`'s mask
 }
 
-// dup2 and dup3 onto a live fd close it implicitly; the new record replaces it.
-HOOK(int, dup2, (int fd, int target)) {
+// --- The dup family: the program may not copy fdtrack's own fds (EBADF, as if
+// they were not open), and may take their numbers: fdtrack moves them first
+// (tracker.h, make_room_for). dup2 and dup3 onto a live fd close it
+// implicitly; the new record replaces it.
+#define HIDE_OWN(fd)                  \
+    if (fdtrack::hides_own_fd(fd)) { \
+        errno = EBADF;                \
+        return -1;                    \
+    }
+HOOK(int, dup, (int fd)) {
+    HIDE_OWN(fd)
     ENTER;
+    return hook.created("dup", CALL(dup, fd));
+}
+HOOK(int, dup2, (int fd, int target)) {
+    HIDE_OWN(fd)
+    ENTER;
+    hook.claiming(target);
     int result = CALL(dup2, fd, target);
     return fd == target ? result : hook.created("dup2", result);
 }
-RETURNS_FD(dup3, (int fd, int target, int flags), fd, target, flags)
+HOOK(int, dup3, (int fd, int target, int flags)) {
+    HIDE_OWN(fd)
+    ENTER;
+    hook.claiming(target);
+    return hook.created("dup3", CALL(dup3, fd, target, flags));
+}
 
 #define FCNTL_LIKE(name)                                                                   \
     HOOK(int, name, (int fd, int cmd, ...)) {                                              \
@@ -171,9 +190,15 @@ RETURNS_FD(dup3, (int fd, int target, int flags), fd, target, flags)
         va_start(ap, cmd);                                                                 \
         void* arg = va_arg(ap, void*); /* every fcntl argument fits in a register */       \
         va_end(ap);                                                                        \
+        HIDE_OWN(fd)                                                                       \
         if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) return CALL(name, fd, cmd, arg);     \
-        ENTER;                                                                         \
-        return hook.created(#name, CALL(name, fd, cmd, arg));                              \
+        ENTER;                                                                             \
+        int low = static_cast<int>(reinterpret_cast<intptr_t>(arg));                       \
+        int result = CALL(name, fd, cmd, arg);                                             \
+        /* the lowest free fd >= low, had fdtrack not held one: free it, ask again */     \
+        for (int tries = 0; tries < 8 && hook.took_held_place(low, result); ++tries)       \
+            result = CALL(name, fd, cmd, arg);                                             \
+        return hook.created(#name, result);                                                \
     }
 FCNTL_LIKE(fcntl)
 FCNTL_LIKE(fcntl64)
@@ -184,8 +209,7 @@ FCNTL_LIKE(fcntl64)
         ENTER;                                                         \
         int result = CALL(name, __VA_ARGS__);                              \
         if (result == 0) {                                                 \
-            fds[0] = hook.created(#name, fds[0]);                          \
-            fds[1] = hook.created(#name, fds[1]);                          \
+            hook.created_pair(#name, fds);                                 \
         } else {                                                           \
             hook.created(#name, -1);                                       \
         }                                                                  \
@@ -409,6 +433,7 @@ HOOK(long, syscall, (long number, ...)) {
         return CALL(syscall, number, a[0], a[1], a[2], a[3], a[4], a[5]);
     }
     ENTER;
+    if (number == SYS_dup2 || number == SYS_dup3) hook.claiming(static_cast<int>(a[1]));
     if (number == SYS_close) {
         if (!hook.closing(static_cast<int>(a[0]))) {
             errno = EBADF;

@@ -3,6 +3,9 @@
 #include "preload/tracker.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -14,6 +17,7 @@
 
 #include "preload/bad_closes.h"
 #include "preload/config.h"
+#include "preload/dump_thread.h"
 #include "preload/native_stack.h"
 #include "preload/python/stack.h"
 #include "preload/registry.h"
@@ -91,6 +95,36 @@ int own_fd_floor() {
     return static_cast<int>(soft > 256 ? soft - 64 : soft - soft / 4);
 }
 
+// The holders of fdtrack's long-lived fds (tracker.h). Entries are only
+// added: a holder whose fd was closed reads -1 or a number no longer own.
+constexpr int kMaxHolders = 8;
+std::atomic<int*> g_holders[kMaxHolders];
+std::atomic<int> g_uses{0};
+std::atomic<bool> g_moving{false};
+
+int holder_fd(int* holder) { return std::atomic_ref<int>(*holder).load(); }
+
+// One move at a time. dup2 is async-signal-safe: a handler may call it on a
+// thread that was moving, so signals stay blocked meanwhile.
+class Moving {
+public:
+    Moving() {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &previous_);
+        while (g_moving.exchange(true, std::memory_order_acquire)) sched_yield();
+    }
+    ~Moving() {
+        g_moving.store(false, std::memory_order_release);
+        pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+    }
+    Moving(const Moving&) = delete;
+    Moving& operator=(const Moving&) = delete;
+
+private:
+    sigset_t previous_;
+};
+
 void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
     python_stack_describe(key, out);
 }
@@ -129,6 +163,9 @@ void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
     info.held_by_stream = held_by_stream;
     registry().put(fd, info);
     if (!g_recorded_since_fork.load(std::memory_order_relaxed)) g_recorded_since_fork.store(true);
+    // A fork child starts its dump thread at its first fd (dump_thread_after_fork);
+    // the program's starts at load, not here: a custom allocator's init may come first.
+    if (is_fork_child()) ensure_dump_thread();
     fd_count_rose();
 }
 
@@ -142,6 +179,71 @@ int adopt_own_fd(int fd) {
     info.origin = Origin::own;
     registry().put(fd, info);
     return fd;
+}
+
+std::atomic<int>& HeldFdUse::uses() { return g_uses; }
+
+void hold_own_fd(int* holder) {
+    for (auto& slot : g_holders) {
+        int* seen = slot.load();
+        if (seen == holder) return;
+        if (!seen && slot.compare_exchange_strong(seen, holder)) return;
+        if (seen == holder) return;
+    }
+}
+
+void make_room_for(int target) {
+    if (registry().origin(target) != Origin::own) return;  // the fast path of every dup2
+    Reentry own;
+    Moving moving;
+    for (auto& slot : g_holders) {
+        int* holder = slot.load();
+        if (!holder || holder_fd(holder) != target) continue;
+        // A copy elsewhere first: the holder never names a closed fd.
+        long moved = syscall(SYS_fcntl, target, F_DUPFD_CLOEXEC, own_fd_floor());
+        if (moved >= 0) {
+            FdInfo info;
+            info.origin = Origin::own;
+            registry().put(static_cast<int>(moved), info);
+        } else {
+            static const char message[] =
+                "fdtrack: the program takes one of fdtrack's fds and no fd is free to move it to; "
+                "fdtrack gives it up (dumps on request may stop)\n";
+            ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+            (void)ignored;
+        }
+        std::atomic_ref<int>(*holder).store(moved >= 0 ? static_cast<int>(moved) : -1);
+        // A use that read the old number may still be about to use it.
+        while (g_uses.load() > 0) sched_yield();
+        registry().remove(target);
+        // Closed now, not replaced by the program's dup2: if that fails, the
+        // number must be free, as it would be without fdtrack.
+        syscall(SYS_close, target);
+        return;
+    }
+}
+
+int held_fd_between(int low, int high) {
+    int lowest = -1;
+    for (auto& slot : g_holders) {
+        int* holder = slot.load(std::memory_order_relaxed);
+        if (!holder) break;
+        int fd = holder_fd(holder);
+        if (fd >= low && fd < high && (lowest < 0 || fd < lowest) && registry().origin(fd) == Origin::own) lowest = fd;
+    }
+    return lowest;
+}
+
+bool is_held_fd(int fd) { return fd >= 0 && held_fd_between(fd, fd + 1) == fd; }
+
+void Hook::undo_created(int fd) {
+    Reentry own;
+    syscall(SYS_close, fd);
+}
+
+void own_fds_after_fork() {
+    g_uses.store(0);
+    g_moving.store(false);
 }
 
 bool forget_fd(int fd, bool by_fdtrack, FdInfo* before) {
@@ -188,7 +290,9 @@ void forget_recorded_since_fork() {
 }
 
 void call_failed(int error) {
-    if (error == EMFILE || error == ENFILE) out_of_fds();
+    if (error != EMFILE && error != ENFILE) return;
+    if (is_fork_child()) ensure_dump_thread();
+    out_of_fds();
 }
 
 }  // namespace fdtrack

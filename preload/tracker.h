@@ -5,6 +5,7 @@
 
 #include <errno.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "preload/native_stack.h"
@@ -45,6 +46,44 @@ int forget_range(unsigned low, unsigned high, int* own, int own_max);
 // A hooked call failed with `error` (EMFILE and ENFILE trigger a dump).
 void call_failed(int error);
 
+// fdtrack's long-lived fds (the dump thread's eventfd and control socket,
+// libunwind's pipe) each have one holder: the int every use reads the number
+// from. A program may want any number (`exec 960>f` in bash, dup2(1, 19936)),
+// so before its dup2, dup3 or F_DUPFD lands on one of them, fdtrack moves its
+// fd: a copy at a free number, the holder switched, uses in flight waited
+// for, the old number closed, free for the program as without fdtrack.
+// hold_own_fd: `*holder` now holds an own fd (from adopt_own_fd), or -1.
+void hold_own_fd(int* holder);
+// Frees `target` if it is a held own fd (an own fd held by nobody, such as
+// a report being written, stays: it is closed again soon).
+void make_room_for(int target);
+// The lowest held own fd in [low, high), or -1: where F_DUPFD would have
+// landed without fdtrack if the kernel returned `high`.
+int held_fd_between(int low, int high);
+// The program names one of fdtrack's held fds (fcntl, dup, dup2's source):
+// without fdtrack that number is not open, so it gets EBADF (bash probes
+// F_GETFD before a redirection, and saves and restores what it finds open).
+bool is_held_fd(int fd);
+inline bool hides_own_fd(int fd) {
+    return !fdtrack_vfork_child && tls.own_depth == 0 && registry().origin(fd) == Origin::own && is_held_fd(fd);
+}
+// In a fork child: the other threads' uses and moves ended with them.
+void own_fds_after_fork();
+
+// Counts a use of a held fd (a read, write or accept on it): a move waits
+// until no use is in flight, so none reaches the program's file that takes
+// the number. Async-signal-safe; hold it only around calls that do not
+// block (a blocked poll() is harmless: it keeps watching fdtrack's file).
+class HeldFdUse {
+public:
+    HeldFdUse() { uses().fetch_add(1); }
+    ~HeldFdUse() { uses().fetch_sub(1); }
+    HeldFdUse(const HeldFdUse&) = delete;
+    HeldFdUse& operator=(const HeldFdUse&) = delete;
+    static int fd(int& holder) { return std::atomic_ref<int>(holder).load(); }
+    static std::atomic<int>& uses();
+};
+
 // A process forked from the tracked one (not exec'd) records into a copy of
 // the registry; it reports at exit only if it created fds of its own.
 bool is_fork_child();
@@ -56,8 +95,11 @@ class Hook {
 public:
     explicit Hook(const void* caller) {
         if (fdtrack_vfork_child) return;  // shares the parent's memory: touch nothing
+        program_ = true;
         if (tls.own_depth > 0) {          // fdtrack's own I/O: hidden, not recorded
             own_ = true;
+            program_ = false;
+            caller_ = caller;
             return;
         }
         if (tls.hook_depth > 0) return;   // a hook reached from inside a real call
@@ -93,6 +135,35 @@ public:
     // An fd owned by a FILE or DIR (fopen, opendir...): not movable.
     int created_for_stream(const char* call, int fd) { return created(call, fd, false, true); }
 
+    // A pair filled in `fds`. libunwind keeps its pipe (made inside fdtrack's
+    // own unwinding, so ours) in a static array, passed here: that array is
+    // the pipe's holder, told when the program takes one of its numbers.
+    void created_pair(const char* call, int* fds) {
+        fds[0] = created(call, fds[0]);
+        fds[1] = created(call, fds[1]);
+        if (own_ && fds[0] >= 0 && fds[1] >= 0 && is_unwinder_address(reinterpret_cast<uintptr_t>(caller_)) &&
+            is_unwinder_address(reinterpret_cast<uintptr_t>(fds))) {
+            hold_own_fd(&fds[0]);
+            hold_own_fd(&fds[1]);
+        }
+    }
+
+    // Before the program's dup2 or dup3 onto `target`.
+    void claiming(int target) {
+        if (program_) make_room_for(target);
+    }
+    // After the program's F_DUPFD(_, low) returned `result`: true if fdtrack
+    // held a lower number the program would have got; it is free now and
+    // `result` closed, so the call is to be made again.
+    bool took_held_place(int low, int result) {
+        if (!program_ || result < 0) return false;
+        int held = held_fd_between(low, result);
+        if (held < 0) return false;
+        make_room_for(held);
+        undo_created(result);
+        return true;
+    }
+
     // Before the real close: false if the program may not close `fd`.
     bool closing(int fd) {
         if (!active_ && !own_) return true;
@@ -114,8 +185,12 @@ public:
     bool own() const { return own_; }
 
 private:
+    static void undo_created(int fd);
+
     bool active_ = false;
     bool own_ = false;
+    bool program_ = false;  // the program's own call (not fdtrack's, not a vfork child's)
+    const void* caller_ = nullptr;
     uint32_t stack_ = kStackNotCaptured;  // one call, one stack, however many fds it creates
     FdInfo before_close_;
 };
