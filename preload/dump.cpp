@@ -95,11 +95,12 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
     std::string name = "fdtrack." + std::to_string(pid) + "." + std::to_string(sequence);
     std::string dir = output_dir();
     bool written = write_report(dir, name, dumped.json, report);
+    int error = errno;  // choosing the default directory may set another
     if (!written && dir != default_output_dir()) {
         // An unwritable FDTRACK_OUTPUT (read-only, full, missing, /proc for
         // root): the report matters more than where.
         if (!g_output_warned.exchange(true)) {
-            say(std::string("cannot write to FDTRACK_OUTPUT=") + dir + " (" + strerror(errno) +
+            say(std::string("cannot write to FDTRACK_OUTPUT=") + dir + " (" + strerror(error) +
                 "); writing reports to " + default_output_dir() + " instead");
         }
         dir = default_output_dir();

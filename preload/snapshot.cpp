@@ -51,7 +51,7 @@ std::string read_file(const char* path) {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-std::vector<std::string> own_argv() {
+std::vector<std::string> read_argv() {
     std::vector<std::string> argv;
     std::string cmdline = read_file("/proc/self/cmdline");
     for (size_t start = 0; start < cmdline.size();) {
@@ -62,6 +62,14 @@ std::vector<std::string> own_argv() {
     }
     return argv;
 }
+
+// nginx, redis and postgres write their process title over argv in main:
+// the command line is read before main, right after the library's
+// constructor, and kept (never freed: exit reports come after static
+// destructors).
+const std::vector<std::string>* g_argv_at_start = nullptr;
+
+std::vector<std::string> own_argv() { return g_argv_at_start ? *g_argv_at_start : read_argv(); }
 
 std::string own_program() {
     char path[4096];
@@ -196,6 +204,15 @@ Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer) {
         }
     });
     return site;
+}
+
+void remember_command_line() {
+    Reentry own;
+    try {
+        if (!g_argv_at_start) g_argv_at_start = new std::vector<std::string>(read_argv());
+    } catch (...) {
+        // Read again at the first report.
+    }
 }
 
 Report take_snapshot(const char* trigger, const std::function<void(const std::vector<int>&)>& described) {

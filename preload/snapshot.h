@@ -21,6 +21,10 @@ Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer);
 // `described` (optional) is called with the fds listed once each has been
 // described, before symbolising: a forked copy writing a dump at the fd limit
 // closes them there to make room.
+// Keeps the command line as it is now, for every later report: called before
+// main, since nginx, redis and postgres write their process title over argv.
+void remember_command_line();
+
 Report take_snapshot(const char* trigger, const std::function<void(const std::vector<int>&)>& described = {});
 
 }  // namespace fdtrack

@@ -13,11 +13,12 @@ def test_settings_survive_a_process_title_written_over_the_environment(build_c, 
     program = build_c("proctitle.c")
     out = tmp_path / "out"
     out.mkdir()
-    result = preload_run([program.path], env={"FDTRACK_OUTPUT": str(out)})
+    result = preload_run([program.path, "--an-argument"], env={"FDTRACK_OUTPUT": str(out)})
     assert result.returncode == 7, result.describe()
     assert result.report is not None, f"the exit report was lost: {sorted(os.listdir(result.workdir))}\n" + result.stderr
     (entry,) = [e for e in result.report.leaks()]
     assert entry["call"] == "open", repr(result.report)
+    assert result.report["argv"] == [str(program.path), "--an-argument"], "the command line as it was started"
 
 
 def test_bash_sees_every_setting(fdtrack_build, tmp_path):
