@@ -184,7 +184,9 @@ void take_over(const std::string& text) {
 }  // namespace
 
 Handover::~Handover() {
-    if (memfd_ >= 0) close(memfd_);  // the exec failed, or the spawned child has its copy
+    if (memfd_ < 0) return;  // never made in a vfork child: no Reentry there
+    Reentry own;  // fdtrack's own fd: the close hook refuses it to the program
+    close(memfd_);  // the exec failed, or the spawned child has its copy
 }
 
 Handover::Handover(Handover&& other) noexcept : memfd_(other.memfd_) { other.memfd_ = -1; }

@@ -149,3 +149,15 @@ def test_run_survives_an_unusable_tmpdir(fdtrack_build, tmp_path):
     proc, stdout, stderr = _run([CLI, "run", "--", "/usr/bin/python3", "-I", "-c", "print('ran')"], env, tmp_path, 30)
     assert (proc.returncode, stdout) == (0, "ran\n"), stderr
     assert "exit report" in stderr
+
+
+def test_a_failed_exec_leaves_no_hand_over_behind(fdtrack_build, tmp_path):
+    code = ("import os\n"
+            "fd = os.open('/etc/hostname', os.O_RDONLY); os.set_inheritable(fd, True)\n"
+            "try:\n    os.execv('/nonexistent/program', ['x'])\nexcept OSError:\n    pass\n"
+            "print([os.readlink('/proc/self/fd/' + n) for n in os.listdir('/proc/self/fd')"
+            " if os.path.exists('/proc/self/fd/' + n)])\n")
+    env = _environment({"LD_PRELOAD": str(LIBRARY)}, tmp_path)
+    proc, stdout, stderr = _run(["/usr/bin/python3", "-I", "-c", code], env, tmp_path, 30)
+    assert proc.returncode == 0, stderr
+    assert "/etc/hostname" in stdout and "memfd" not in stdout, stdout
