@@ -60,6 +60,11 @@ uintptr_t own_end() {
 void native_stack_init() {
     own_end();
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    // libunwind makes its pipe on first use: make that happen now, in
+    // fdtrack's own scope (the caller's), not inside a later record, where
+    // a signal handler's fds must stay the program's.
+    void* frames[4];
+    unw_backtrace(frames, 4);
 }
 
 bool is_unwinder_address(uintptr_t address) {

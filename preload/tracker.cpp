@@ -150,8 +150,10 @@ bool tracking() {
     return decide();
 }
 
+// Not fdtrack's own scope (no Reentry): a signal handler that opens an fd
+// while this runs must get its fd where the program would (it passes
+// through, untracked); libunwind made its pipe at init (native_stack_init).
 void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
-    Reentry own;  // libunwind opens a pipe on first use: that one is ours
     if (*stack == kStackNotCaptured) *stack = capture_stack();
     FdInfo info;
     info.origin = Origin::tracked;
@@ -165,7 +167,7 @@ void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
     if (!g_recorded_since_fork.load(std::memory_order_relaxed)) g_recorded_since_fork.store(true);
     // A fork child starts its dump thread at its first fd (dump_thread_after_fork);
     // the program's starts at load, not here: a custom allocator's init may come first.
-    if (is_fork_child()) ensure_dump_thread();
+    if (is_fork_child()) ensure_dump_thread();  // its own fds: it enters fdtrack's scope itself
     fd_count_rose();
 }
 
@@ -264,8 +266,7 @@ void check_close(int fd, int result, int error, const FdInfo& before) {
     if (result != 0 && error == EBADF && before.origin == Origin::closed) error_kind = "double_close";
     else if (result == 0 && before.origin == Origin::tracked && before.held_by_stream) error_kind = "owned_by_stream";
     if (!error_kind) return;
-    Reentry own;
-    record_bad_close(fd, error_kind, capture_stack(), before.stack);
+    record_bad_close(fd, error_kind, capture_stack(), before.stack);  // as record_fd: no own scope
 }
 
 int forget_range(unsigned low, unsigned high, int* own, int own_max) {

@@ -243,3 +243,14 @@ def test_exec_child_is_not_tracked_without_follow(build_c, preload_run):
     assert result.returncode == EXIT_EXPECTED, result.describe()
     child_pid = int(result.stdout.split()[1])
     assert child_pid not in result.reports
+
+
+def test_a_signal_handlers_fds_stay_the_programs_while_fdtrack_records(build_c, preload_run):
+    """A handler that opens an fd while the interrupted thread is inside
+    fdtrack's recording got an fd moved to fdtrack's own range (19940 at a
+    limit of 20000) and hidden from the program."""
+    program = build_c("signal_opens.c")
+    result = preload_run([program.path], timeout=60)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    highest = int(result.stdout)
+    assert 3 <= highest < 64, f"the handler got fd {highest}"
