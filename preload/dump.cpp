@@ -34,7 +34,10 @@ namespace {
 std::atomic<int> g_sequence{0};
 std::atomic<bool> g_exit_written{false};
 std::atomic<bool> g_output_warned{false};
-std::atomic<bool> g_dump_copy{false};  // set in the forked copy that writes a dump
+// Set, on the dumping thread only, around the fork of the copy that writes a
+// dump, which inherits it; per thread, so that a fork another thread of the
+// program makes at that moment is not taken for the copy.
+__thread bool t_dump_copy __attribute__((tls_model("initial-exec"))) = false;
 
 // The exit report of a CPython program is written as its interpreter begins
 // to shut down; finish_exit_report() then tells which of its fds shutdown
@@ -138,9 +141,9 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
     void* page = mmap(nullptr, sizeof(CopyResult), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED) return write_dump(trigger, pid, sequence, limit);
     auto* result = new (page) CopyResult{};
-    g_dump_copy.store(true);  // the copy inherits the flag: see after_fork_for_dump()
+    t_dump_copy = true;  // the copy inherits the flag: see after_fork_in_child()
     pid_t copy = fork();
-    g_dump_copy.store(false);
+    t_dump_copy = false;
     if (copy < 0) {
         munmap(page, sizeof(CopyResult));
         return write_dump(trigger, pid, sequence, limit);
@@ -254,16 +257,19 @@ void finish_exit_report() {
     ExitBeforeShutdown* pending = g_before_shutdown;
     if (!pending || pending->written.path.empty()) return;
     g_before_shutdown = nullptr;
-    std::vector<int> closed;
-    for (auto [fd, created_ns] : pending->open) {
-        FdInfo now = registry().get(fd);
-        if (!is_open_origin(now.origin) || now.created_ns != created_ns) closed.push_back(fd);
-    }
-    if (closed.empty()) return;  // the report already says never_closed for each
     Reentry own;
     int saved = errno;
     const Dumped& written = pending->written;
-    try {
+    try {  // from a destructor: nothing may leave
+        std::vector<int> closed;
+        for (auto [fd, created_ns] : pending->open) {
+            FdInfo now = registry().get(fd);
+            if (!is_open_origin(now.origin) || now.created_ns != created_ns) closed.push_back(fd);
+        }
+        if (closed.empty()) {  // the report already says never_closed for each
+            errno = saved;
+            return;
+        }
         Report report = report_from_file(written.path);
         for (FdEntry& fd : report.fds) {
             if (std::binary_search(closed.begin(), closed.end(), fd.fd)) fd.at_exit = kHeldUntilExit;
@@ -274,11 +280,12 @@ void finish_exit_report() {
         if (!ok) say("could not mark what interpreter shutdown closed in " + written.path + ": " + strerror(errno));
     } catch (const std::exception& e) {
         say(std::string("could not mark what interpreter shutdown closed in the exit report: ") + e.what());
+    } catch (...) {
     }
     errno = saved;
 }
 
-bool is_dump_copy() { return g_dump_copy.load(); }
+bool is_dump_copy() { return t_dump_copy; }
 
 bool wait_for_copy(pid_t copy) {
     constexpr int kPatience_ms = 10000;

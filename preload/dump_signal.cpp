@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 
 #include "preload/config.h"
@@ -24,12 +25,19 @@ std::atomic<bool> g_program_ignores{false};
 // Async-signal-safe: one atomic and one write to an eventfd made in advance.
 void on_dump_signal(int) { request_dump(kDumpSignal); }
 
+// Runs inside the sigaction hook, maybe in a signal handler: a stack buffer,
+// no allocation. sigabbrev_np has no name for real-time signals.
 void say_yielded(int signum) {
     if (g_yielded.exchange(true)) return;
-    std::string line = std::string("fdtrack: the program handles ") + sigabbrev_np(signum) +
-                       " itself, so it no longer triggers reports; use `fdtrack dump " +
-                       std::to_string(getpid()) + "` (or FDTRACK_SIGNAL to pick another signal)\n";
-    ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
+    char name[16];
+    if (const char* abbrev = sigabbrev_np(signum)) snprintf(name, sizeof name, "%s", abbrev);
+    else snprintf(name, sizeof name, "RTMIN+%d", signum - SIGRTMIN);
+    char line[256];
+    int n = snprintf(line, sizeof line,
+                     "fdtrack: the program handles %s itself, so it no longer triggers reports; use `fdtrack dump "
+                     "%d` (or FDTRACK_SIGNAL to pick another signal)\n",
+                     name, static_cast<int>(getpid()));
+    ssize_t ignored = write(STDERR_FILENO, line, n > 0 && n < static_cast<int>(sizeof line) ? n : sizeof line - 1);
     (void)ignored;
 }
 

@@ -31,9 +31,20 @@ void after_fork_in_child() {
 
 // CPython closes what the program leaked while it finalizes, long before ELF
 // destructors run: this is called from Python's atexit instead.
+// A forked copy of the program that opened no fd of its own has nothing to
+// report. One that did, reports when it ends through Python (a
+// multiprocessing worker that leaves through sys.exit); from the library
+// destructor only under `fdtrack run` or --follow-children, since every
+// shell subshell opens fds for its redirections.
+bool fork_child_keeps_quiet(bool through_python) {
+    if (!is_fork_child()) return false;
+    if (!recorded_since_fork()) return true;
+    return !through_python && !config().exit_report && !config().follow_children;
+}
+
 void python_is_exiting() {
     python::only_this_thread_from_now_on();
-    write_exit_report_before_shutdown();
+    if (!fork_child_keeps_quiet(true)) write_exit_report_before_shutdown();
 }
 
 __attribute__((constructor(101))) void on_load() {
@@ -58,13 +69,7 @@ __attribute__((constructor(101))) void on_load() {
 __attribute__((destructor(101))) void on_unload() {
     if (fdtrack_vfork_child || !tracking()) return;
     finish_exit_report();  // a CPython program's, written before its shutdown
-    if (is_fork_child()) {
-        // A copy of its parent: nothing of its own to say unless it opened
-        // fds itself. Without `fdtrack run` or --follow-children its report
-        // would land in the working directory of every shell subshell.
-        if (!recorded_since_fork()) return;
-        if (!config().exit_report && !config().follow_children) return;
-    }
+    if (fork_child_keeps_quiet(false)) return;
     write_exit_report();
 }
 

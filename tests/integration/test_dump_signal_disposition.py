@@ -40,3 +40,15 @@ def test_an_ignored_dump_signal_stays_ignored_across_exec(fdtrack_build, tmp_pat
                                     tmp_path, 20)
         assert (proc.returncode, stdout) == (0, "survived\n"), f"preload {preload}: {proc.returncode}\n{stderr}"
         assert "handles USR1 itself" not in stderr, stderr
+
+
+def test_a_real_time_dump_signal_the_program_takes(fdtrack_build, tmp_path):
+    """glibc names no real-time signal: saying that fdtrack yields one crashed
+    the program (exit 139)."""
+    code = ("import signal\n"
+            "signal.signal(signal.SIGRTMIN + 3, lambda *a: None)\n"
+            "print('took it')\n")
+    env = _environment({"LD_PRELOAD": str(LIBRARY), "FDTRACK_SIGNAL": "RTMIN+3"}, tmp_path)
+    proc, stdout, stderr = _run(["/usr/bin/python3", "-I", "-c", code], env, tmp_path, 20)
+    assert (proc.returncode, stdout) == (0, "took it\n"), stderr
+    assert "handles RTMIN+3 itself" in stderr, stderr

@@ -4,7 +4,7 @@ shutdown ("held_until_exit": the program still referenced it) or still open
 after it ("never_closed"). On every CPython the machine has."""
 import json
 
-from conftest import HERE, check_well_formed, python_markers, run_fdtrack
+from conftest import HERE, LIBRARY, _environment, _run, check_well_formed, python_markers, run_fdtrack
 
 SCRIPT = HERE / "python_versions" / "held_until_exit.py"
 
@@ -48,3 +48,22 @@ def test_debug_allocators_see_no_foreign_block_at_exit(fdtrack_build, interprete
     tracked = run_fdtrack(interpreter.command("-X", "dev", SCRIPT), tmp_root=tmp_path)
     assert tracked.returncode == 0 and "Fatal Python error" not in tracked.stderr, tracked.describe()
     assert tracked.report is not None and tracked.report.leaks(), tracked.describe()
+
+
+def test_a_fork_child_that_opened_nothing_reports_nothing(fdtrack_build, tmp_path):
+    """A forked child leaving through sys.exit ran the inherited exit hook and
+    wrote a report (and a stderr line) of its parent's fds."""
+    code = ("import os, sys\n"
+            "keep = open('/etc/hostname')\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n    sys.exit(0)\n"
+            "os.waitpid(pid, 0)\n"
+            "print(pid)\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = _environment({"LD_PRELOAD": str(LIBRARY), "FDTRACK_OUTPUT": str(out)}, tmp_path)
+    proc, stdout, stderr = _run(["/usr/bin/python3", "-I", "-c", code], env, tmp_path, 30)
+    assert proc.returncode == 0, stderr
+    child = int(stdout)
+    assert not list(out.glob(f"fdtrack.{child}.*")), sorted(p.name for p in out.iterdir())
+    assert list(out.glob(f"fdtrack.{proc.pid}.*.json")), "the parent's own report"
