@@ -125,16 +125,24 @@ bool preloads_fdtrack(char* const* envp) {
     return false;
 }
 
-// `fd` is a hand-over memfd from process `maker`: its name says so and its
-// contents can no longer change.
-bool is_handover_from(int fd, long maker) {
+// The process that made hand-over memfd `fd`, from its name; 0 when `fd` is
+// no hand-over.
+long handover_maker(int fd) {
     char link[64], target[128];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, target, sizeof target - 1);
-    if (n <= 0) return false;
+    if (n <= 0) return 0;
     target[n] = '\0';
-    std::string expected = std::string("/memfd:") + kNamePrefix + std::to_string(maker) + " (deleted)";
-    if (expected != target) return false;
+    std::string prefix = std::string("/memfd:") + kNamePrefix;
+    if (strncmp(target, prefix.c_str(), prefix.size()) != 0) return 0;
+    long maker = 0;
+    char rest[16] = "";
+    if (sscanf(target + prefix.size(), "%ld%15[^\n]", &maker, rest) != 2 || strcmp(rest, " (deleted)") != 0) return 0;
+    return maker;
+}
+
+// Its contents can no longer change.
+bool is_sealed(int fd) {
     int seals = fcntl(fd, F_GET_SEALS);
     return seals >= 0 && (static_cast<unsigned>(seals) & kSeals) == kSeals;
 }
@@ -205,7 +213,16 @@ Handover hand_over_before_exec(char* const* envp) {
 
 Handover hand_over_before_spawn(char* const* envp) {
     if (!config().follow_children) return {};
-    return hand_over_before_exec(envp);
+    // A child whose environment no longer asks to be followed stays dormant
+    // and would keep the memfd open all its life.
+    constexpr char kFollow[] = "FDTRACK_FOLLOW_CHILDREN=";
+    bool followed = false;
+    for (char* const* entry = envp ? envp : environ; entry && *entry; ++entry) {
+        if (strncmp(*entry, kFollow, sizeof kFollow - 1) != 0) continue;
+        const char* value = *entry + sizeof kFollow - 1;  // as config.cpp reads it
+        followed = !strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "true");
+    }
+    return followed ? hand_over_before_exec(envp) : Handover{};
 }
 
 void take_over_after_exec() {
@@ -213,15 +230,18 @@ void take_over_after_exec() {
     long self = getpid(), parent = getppid();
     for (int fd = 0, max = registry().max_fd(); fd <= max; ++fd) {
         if (registry().origin(fd) != Origin::inherited) continue;
-        bool mine = is_handover_from(fd, self);
-        if (!mine && !(config().follow_children && is_handover_from(fd, parent))) continue;
+        long maker = handover_maker(fd);
+        if (!maker) continue;
+        bool ours = maker == self || (config().follow_children && maker == parent);
         try {
-            take_over(read_all(fd));
+            if (ours && is_sealed(fd)) take_over(read_all(fd));
         } catch (...) {
             // Unreadable: the fds stay "inherited".
         }
+        // Taken or not (a parent that died, a child not followed), it is no
+        // fd of the program's: it never knew of it.
         registry().remove(fd);
-        syscall(SYS_close, fd);  // not the program's: it never knew of it
+        syscall(SYS_close, fd);
     }
 }
 
