@@ -318,7 +318,10 @@ namespace {
 // close_range over [low, high], skipping fdtrack's own fds so that a program
 // that closes "every fd" does not pull them from under us.
 int close_range_sparing_own(Hook& hook, unsigned low, unsigned high, int flags) {
-    if (!hook.active() || (flags & CLOSE_RANGE_CLOEXEC)) return CALL(close_range, low, high, flags);
+    // Errors the kernel gives (an empty range, flags it does not know) are its to give.
+    constexpr int kKnownFlags = CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE;
+    if (!hook.active() || (flags & CLOSE_RANGE_CLOEXEC) || low > high || (flags & ~kKnownFlags))
+        return CALL(close_range, low, high, flags);
     int saved = errno;
     int own[kMaxOwnFds];
     int n_own = fdtrack::forget_range(low, high, own, kMaxOwnFds);

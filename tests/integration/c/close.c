@@ -1,6 +1,7 @@
 /* The closers that take a range: close_range (with and without
    CLOSE_RANGE_CLOEXEC) and closefrom. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@ int main(void) {
     int second = open("/etc/hostname", O_RDONLY); /* CLOSED: close_range */
     CHECK(first >= 0 && second == first + 1);
     CHECK(close_range(first, second, 0) == 0);
+    /* An empty range is the kernel's error to give, as without fdtrack. */
+    CHECK(close_range(second, first, 0) == -1 && errno == EINVAL);
 
     int low = open("/etc/hostname", O_RDONLY); /* CLOSED: closefrom */
     int pipes[2];
