@@ -104,7 +104,14 @@ SignalsAsTheProgramSetThem::SignalsAsTheProgramSetThem() {
 }
 
 SignalsAsTheProgramSetThem::~SignalsAsTheProgramSetThem() {
-    if (changed_) own_sigaction(config().dump_signal, &saved_, nullptr);
+    if (!changed_) return;
+    // system() can take long: another thread may have installed a real
+    // handler meanwhile (fdtrack then yielded). Only SIG_IGN is ours to undo.
+    int signum = config().dump_signal;
+    struct sigaction now {};
+    if (keeps_dump_handler(signum) && own_sigaction(signum, nullptr, &now) == 0 && now.sa_handler == SIG_IGN &&
+        !(now.sa_flags & SA_SIGINFO))
+        own_sigaction(signum, &saved_, nullptr);
 }
 
 }  // namespace fdtrack

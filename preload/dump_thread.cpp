@@ -276,7 +276,13 @@ void ensure_dump_thread() {
     hold_own_fd(&g_wake_fd);
     // Listening before the thread runs: `fdtrack dump` may come right after
     // start, while the program's own threads keep the CPUs busy.
-    std::atomic_ref<int>(g_listen_fd).store(open_control_socket());
+    int listener = -1;
+    try {  // called from hooks: nothing may leave (its names are std::strings)
+        listener = open_control_socket();
+    } catch (...) {
+        listener = -1;  // no `fdtrack dump`; the dump signal still works
+    }
+    std::atomic_ref<int>(g_listen_fd).store(listener);
     hold_own_fd(&g_listen_fd);
     // The thread must never run the program's signal handlers.
     sigset_t all, previous;
