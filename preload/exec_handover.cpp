@@ -4,7 +4,9 @@
 #include "preload/exec_handover.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -125,6 +127,34 @@ bool preloads_fdtrack(char* const* envp) {
     return false;
 }
 
+// Whether the image at `path` runs the dynamic loader, which alone reads
+// LD_PRELOAD: not a static binary, and not setuid or setgid to someone else
+// (the loader then ignores a preload given with a path). A path that is not
+// one (a PATH search, an fd) or cannot be read counts as yes.
+bool runs_the_loader(const char* path) {
+    if (!path || !strchr(path, '/')) return true;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);  // in fdtrack's own scope: the exec hook's
+    if (fd < 0) return true;
+    bool loader = true;
+    struct stat st;
+    ElfW(Ehdr) header;
+    if (fstat(fd, &st) == 0 && (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+                                ((st.st_mode & S_ISGID) && st.st_gid != getegid()))) {
+        loader = false;
+    } else if (pread(fd, &header, sizeof header, 0) == sizeof header && !memcmp(header.e_ident, ELFMAG, SELFMAG) &&
+               header.e_phentsize == sizeof(ElfW(Phdr)) && header.e_phnum < 256) {
+        loader = false;  // an ELF file: only with a PT_INTERP (a script has an interpreter that is one)
+        for (int i = 0; i < header.e_phnum && !loader; ++i) {
+            ElfW(Phdr) segment;
+            off_t at = static_cast<off_t>(header.e_phoff + i * sizeof segment);
+            if (pread(fd, &segment, sizeof segment, at) != sizeof segment) loader = true;
+            else if (segment.p_type == PT_INTERP) loader = true;
+        }
+    }
+    close(fd);
+    return loader;
+}
+
 // The process that made hand-over memfd `fd`, from its name; 0 when `fd` is
 // no hand-over.
 long handover_maker(int fd) {
@@ -199,19 +229,21 @@ Handover::~Handover() {
 
 Handover::Handover(Handover&& other) noexcept : memfd_(other.memfd_) { other.memfd_ = -1; }
 
-Handover hand_over_before_exec(char* const* envp) {
+Handover hand_over_before_exec(const char* image, char* const* envp) {
     if (fdtrack_vfork_child) return {};  // shares our memory: may not allocate
-    if (!exec_stays_tracked() || !preloads_fdtrack(envp ? envp : environ)) return {};  // nobody would read it
+    // Nobody would read it: a child that is not followed, an environment
+    // without the preload, an image that never runs the loader.
+    if (!exec_stays_tracked() || !preloads_fdtrack(envp ? envp : environ) || !runs_the_loader(image)) return {};
     Handover handover;
     handover.memfd_ = write_handover();
-    // Only now may the new image inherit it; another thread's fork in this
-    // instant would pass it on too, and that child's constructor ignores a
-    // hand-over not made by its parent... for its own pid.
+    // Only now may the new image inherit it. Another thread's fork in this
+    // instant passes it on too: that child's image closes a hand-over it
+    // does not take (take_over_after_exec).
     if (handover.memfd_ >= 0) fcntl(handover.memfd_, F_SETFD, 0);
     return handover;
 }
 
-Handover hand_over_before_spawn(char* const* envp) {
+Handover hand_over_before_spawn(const char* image, char* const* envp) {
     if (!config().follow_children) return {};
     // A child whose environment no longer asks to be followed stays dormant
     // and would keep the memfd open all its life.
@@ -222,7 +254,7 @@ Handover hand_over_before_spawn(char* const* envp) {
         const char* value = *entry + sizeof kFollow - 1;  // as config.cpp reads it
         followed = !strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "true");
     }
-    return followed ? hand_over_before_exec(envp) : Handover{};
+    return followed ? hand_over_before_exec(image, envp) : Handover{};
 }
 
 void take_over_after_exec() {

@@ -21,16 +21,17 @@ public:
     ~Handover();
 
 private:
-    friend Handover hand_over_before_exec(char* const* envp);
+    friend Handover hand_over_before_exec(const char* image, char* const* envp);
     int memfd_ = -1;
 };
 
 // Before execve and friends in this process (the new image keeps our pid),
-// when `envp` (null: this process's environment) preloads fdtrack.
-Handover hand_over_before_exec(char* const* envp);
+// when `envp` (null: this process's environment) preloads fdtrack and the
+// program at `image` (null when unknown) will load it.
+Handover hand_over_before_exec(const char* image, char* const* envp);
 // Before posix_spawn, system or popen start a child that will be tracked
 // (--follow-children): the child knows the memfd by its parent's pid.
-Handover hand_over_before_spawn(char* const* envp);
+Handover hand_over_before_spawn(const char* image, char* const* envp);
 
 // In the new image, from the library constructor: inherited fds that match a
 // handed-over fd (same number, same device and inode) become tracked ones.

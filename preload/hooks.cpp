@@ -247,7 +247,7 @@ RETURNS_STREAM(tmpfile64, ())
 HOOK(FILE*, popen, (const char* command, const char* mode)) {
     ENTER;
     // popen starts a child: see posix_spawn below
-    auto handover = hook.active() ? fdtrack::hand_over_before_spawn(nullptr) : fdtrack::Handover{};
+    auto handover = hook.active() ? fdtrack::hand_over_before_spawn("/bin/sh", nullptr) : fdtrack::Handover{};
     FILE* stream;
     {
         fdtrack::SignalsAsTheProgramSetThem signals;
@@ -463,19 +463,20 @@ HOOK(long, syscall, (long number, ...)) {
 
 // --- exec and spawn: fds without CLOEXEC carry their allocation site across ------
 // ENV is the environment the new image gets (nullptr: this process's).
-#define EXECS(name, params, ENV, ...)                                                              \
-    HOOK(int, name, params) {                                                                      \
-        ENTER;                                                                                     \
-        auto handover = hook.active() ? fdtrack::hand_over_before_exec(ENV) : fdtrack::Handover{}; \
+// IMAGE is the program the new image runs (nullptr when only a search or an fd knows).
+#define EXECS(name, params, IMAGE, ENV, ...)                                                              \
+    HOOK(int, name, params) {                                                                             \
+        ENTER;                                                                                            \
+        auto handover = hook.active() ? fdtrack::hand_over_before_exec(IMAGE, ENV) : fdtrack::Handover{}; \
         fdtrack::SignalsAsTheProgramSetThem signals;                                               \
         return CALL(name, __VA_ARGS__);                                                            \
     }
-EXECS(execve, (const char* path, char* const argv[], char* const envp[]), envp, path, argv, envp)
-EXECS(execv, (const char* path, char* const argv[]), nullptr, path, argv)
-EXECS(execvp, (const char* file, char* const argv[]), nullptr, file, argv)
-EXECS(execvpe, (const char* file, char* const argv[], char* const envp[]), envp, file, argv, envp)
-EXECS(fexecve, (int fd, char* const argv[], char* const envp[]), envp, fd, argv, envp)
-EXECS(execveat, (int dir, const char* path, char* const argv[], char* const envp[], int flags), envp, dir, path,
+EXECS(execve, (const char* path, char* const argv[], char* const envp[]), path, envp, path, argv, envp)
+EXECS(execv, (const char* path, char* const argv[]), path, nullptr, path, argv)
+EXECS(execvp, (const char* file, char* const argv[]), file, nullptr, file, argv)
+EXECS(execvpe, (const char* file, char* const argv[], char* const envp[]), file, envp, file, argv, envp)
+EXECS(fexecve, (int fd, char* const argv[], char* const envp[]), nullptr, envp, fd, argv, envp)
+EXECS(execveat, (int dir, const char* path, char* const argv[], char* const envp[], int flags), nullptr, envp, dir, path,
       argv, envp, flags)
 
 namespace {
@@ -516,22 +517,22 @@ HOOK(int, execle, (const char* path, const char* arg, ...)) {
     return hook_execve(path, argv, envp);
 }
 
-#define SPAWNS(ret, name, params, ENV, ...)                                                          \
-    HOOK(ret, name, params) {                                                                         \
-        ENTER;                                                                                        \
-        auto handover = hook.active() ? fdtrack::hand_over_before_spawn(ENV) : fdtrack::Handover{};   \
+#define SPAWNS(ret, name, params, IMAGE, ENV, ...)                                                          \
+    HOOK(ret, name, params) {                                                                                \
+        ENTER;                                                                                               \
+        auto handover = hook.active() ? fdtrack::hand_over_before_spawn(IMAGE, ENV) : fdtrack::Handover{};   \
         fdtrack::SignalsAsTheProgramSetThem signals;                                                  \
         return CALL(name, __VA_ARGS__);                                                               \
     }
 SPAWNS(int, posix_spawn,
        (pid_t * pid, const char* path, const posix_spawn_file_actions_t* actions, const posix_spawnattr_t* attributes,
         char* const argv[], char* const envp[]),
-       envp, pid, path, actions, attributes, argv, envp)
+       path, envp, pid, path, actions, attributes, argv, envp)
 SPAWNS(int, posix_spawnp,
        (pid_t * pid, const char* file, const posix_spawn_file_actions_t* actions, const posix_spawnattr_t* attributes,
         char* const argv[], char* const envp[]),
-       envp, pid, file, actions, attributes, argv, envp)
-SPAWNS(int, system, (const char* command), nullptr, command)
+       file, envp, pid, file, actions, attributes, argv, envp)
+SPAWNS(int, system, (const char* command), "/bin/sh", nullptr, command)
 
 // --- The dump signal: the program's own handler wins; SIG_DFL or SIG_IGN does not ------
 HOOK(int, sigaction, (int signum, const struct sigaction* action, struct sigaction* old)) {

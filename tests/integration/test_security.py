@@ -161,3 +161,16 @@ def test_a_failed_exec_leaves_no_hand_over_behind(fdtrack_build, tmp_path):
     proc, stdout, stderr = _run(["/usr/bin/python3", "-I", "-c", code], env, tmp_path, 30)
     assert proc.returncode == 0, stderr
     assert "/etc/hostname" in stdout and "memfd" not in stdout, stdout
+
+
+def test_no_hand_over_reaches_a_static_binary(build_c, fdtrack_build, tmp_path):
+    """A static binary never loads a preload: the hand-over memfd stayed open
+    in it all its life."""
+    lister = build_c("list_fds_static.c", cflags=("-static",))
+    code = ("import os, sys\n"
+            "fd = os.open('/etc/hostname', os.O_RDONLY); os.set_inheritable(fd, True)\n"
+            "os.execv(sys.argv[1], [sys.argv[1]])\n")
+    env = _environment({"LD_PRELOAD": str(LIBRARY)}, tmp_path)
+    proc, stdout, stderr = _run(["/usr/bin/python3", "-I", "-c", code, lister.path], env, tmp_path, 30)
+    assert proc.returncode == 0, stderr
+    assert "/etc/hostname" in stdout and "memfd" not in stdout, stdout
