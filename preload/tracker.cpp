@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -86,14 +87,31 @@ bool decide() {
     return g_mode.load(std::memory_order_acquire) == kActive;
 }
 
-// fdtrack's own fds go just below the soft limit (at most 64 Ki, so the
-// kernel's fd table, copied on every fork, stays small).
-int own_fd_floor() {
+// fdtrack's own fds sit just above the program's: at first below 1024 (or
+// the soft limit), moved up ahead of the program as its fds grow
+// (stay_ahead_of), up to just below the soft limit. Kept low, the fd table
+// the kernel copies at every fork stays the program's own size: one fd at
+// 19936 made each fork cost ~150 us more.
+std::atomic<int> g_floor{0};
+
+// The highest place: just below the soft limit (at most 64 Ki).
+int top_floor() {
     rlimit limit;
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
     rlim_t soft = limit.rlim_cur > 65536 ? 65536 : limit.rlim_cur;
     return static_cast<int>(soft > 256 ? soft - 64 : soft - soft / 4);
 }
+
+int own_fd_floor() {
+    int floor = g_floor.load(std::memory_order_relaxed);
+    if (floor) return floor;
+    int start = std::min(top_floor(), 1024 - 64);
+    g_floor.compare_exchange_strong(floor, start, std::memory_order_relaxed);
+    return g_floor.load(std::memory_order_relaxed);
+}
+
+// More fds than one call can create at once (SCM_RIGHTS: 253).
+constexpr int kAhead = 256;
 
 // The holders of fdtrack's long-lived fds (tracker.h). Entries are only
 // added: a holder whose fd was closed reads -1 or a number no longer own.
@@ -150,6 +168,13 @@ bool tracking() {
     return decide();
 }
 
+// The program got `fd`: when it comes near fdtrack's own fds, they move up
+// first, so that the kernel's lowest free number is never one of ours.
+inline void stay_ahead_of(int fd) {
+    int floor = g_floor.load(std::memory_order_relaxed);
+    if (__builtin_expect(fd + kAhead >= floor, 0) && floor) move_ahead_of(fd);
+}
+
 // Not fdtrack's own scope (no Reentry): a signal handler that opens an fd
 // while this runs must get its fd where the program would (it passes
 // through, untracked); libunwind made its pipe at init (native_stack_init).
@@ -168,6 +193,7 @@ void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
     // A fork child starts its dump thread at its first fd (dump_thread_after_fork);
     // the program's starts at load, not here: a custom allocator's init may come first.
     if (is_fork_child()) ensure_dump_thread();  // its own fds: it enters fdtrack's scope itself
+    stay_ahead_of(fd);
     fd_count_rose();
 }
 
@@ -194,6 +220,35 @@ void hold_own_fd(int* holder) {
     }
 }
 
+namespace {
+
+// Moves the fd `holder` names to a free number from `floor` up (inside Moving).
+void move_held(int* holder, int floor) {
+    int target = holder_fd(holder);
+    // A copy elsewhere first: the holder never names a closed fd.
+    long moved = syscall(SYS_fcntl, target, F_DUPFD_CLOEXEC, floor);
+    if (moved >= 0) {
+        FdInfo info;
+        info.origin = Origin::own;
+        registry().put(static_cast<int>(moved), info);
+    } else {
+        static const char message[] =
+            "fdtrack: the program takes one of fdtrack's fds and no fd is free to move it to; "
+            "fdtrack gives it up (dumps on request may stop)\n";
+        ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+        (void)ignored;
+    }
+    std::atomic_ref<int>(*holder).store(moved >= 0 ? static_cast<int>(moved) : -1);
+    // A use that read the old number may still be about to use it.
+    while (g_uses.load() > 0) sched_yield();
+    registry().remove(target);
+    // Closed now, not replaced by the program's dup2: if that fails, the
+    // number must be free, as it would be without fdtrack.
+    syscall(SYS_close, target);
+}
+
+}  // namespace
+
 void make_room_for(int target) {
     if (registry().origin(target) != Origin::own) return;  // the fast path of every dup2
     Reentry own;
@@ -201,27 +256,24 @@ void make_room_for(int target) {
     for (auto& slot : g_holders) {
         int* holder = slot.load();
         if (!holder || holder_fd(holder) != target) continue;
-        // A copy elsewhere first: the holder never names a closed fd.
-        long moved = syscall(SYS_fcntl, target, F_DUPFD_CLOEXEC, own_fd_floor());
-        if (moved >= 0) {
-            FdInfo info;
-            info.origin = Origin::own;
-            registry().put(static_cast<int>(moved), info);
-        } else {
-            static const char message[] =
-                "fdtrack: the program takes one of fdtrack's fds and no fd is free to move it to; "
-                "fdtrack gives it up (dumps on request may stop)\n";
-            ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
-            (void)ignored;
-        }
-        std::atomic_ref<int>(*holder).store(moved >= 0 ? static_cast<int>(moved) : -1);
-        // A use that read the old number may still be about to use it.
-        while (g_uses.load() > 0) sched_yield();
-        registry().remove(target);
-        // Closed now, not replaced by the program's dup2: if that fails, the
-        // number must be free, as it would be without fdtrack.
-        syscall(SYS_close, target);
+        move_held(holder, own_fd_floor());
         return;
+    }
+}
+
+void move_ahead_of(int fd) {
+    int floor = g_floor.load(std::memory_order_relaxed);
+    int top = top_floor();
+    if (floor >= top) return;  // as high as it goes: the program may reach fdtrack's numbers
+    int wanted = std::min(top, std::max(floor * 2, fd + 2 * kAhead));
+    if (!g_floor.compare_exchange_strong(floor, wanted)) return;  // another thread moves them
+    Reentry own;
+    Moving moving;
+    for (auto& slot : g_holders) {
+        int* holder = slot.load();
+        if (!holder) break;
+        int held = holder_fd(holder);
+        if (held >= 0 && held < wanted && registry().origin(held) == Origin::own) move_held(holder, wanted);
     }
 }
 

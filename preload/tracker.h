@@ -57,6 +57,8 @@ void hold_own_fd(int* holder);
 // Frees `target` if it is a held own fd (an own fd held by nobody, such as
 // a report being written, stays: it is closed again soon).
 void make_room_for(int target);
+// fdtrack's own fds move up ahead of the program's `fd`, which came near them.
+void move_ahead_of(int fd);
 // The lowest held own fd in [low, high), or -1: where F_DUPFD would have
 // landed without fdtrack if the kernel returned `high`.
 int held_fd_between(int low, int high);

@@ -474,3 +474,11 @@ def signal_between_lines(argv, env, signum, out, timeout=20):
         time.sleep(0.05)
     stdout, stderr = proc.communicate("go\n", timeout=timeout)
     return proc, stdout, stderr
+
+
+def own_fd_floor(rlimit):
+    """Where fdtrack puts its own fds while the program has few (preload/tracker.cpp):
+    just below 1024, or below the soft limit when that is lower."""
+    soft = min(rlimit, 65536)
+    top = soft - 64 if soft > 256 else soft - soft // 4
+    return min(top, 1024 - 64)

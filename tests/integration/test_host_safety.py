@@ -4,17 +4,13 @@ and libraries loaded at run time."""
 
 import pytest
 
+from conftest import own_fd_floor
+
 EXIT_EXPECTED = 7
 
 
 def leak_lines(report, program, marker):
     return report.fds_from(program.source, program.line("LEAK", marker), module=program.path)
-
-
-def own_fd_floor(rlimit):
-    """Where fdtrack keeps its own fds (preload/tracker.cpp): just below the soft limit."""
-    soft = min(rlimit, 65536)
-    return soft - 64 if soft > 256 else soft - soft // 4
 
 
 # ---- (a) threads ------------------------------------------------------------------

@@ -14,17 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, LIBRARY, _environment, check_well_formed, load_report
+from conftest import CLI, LIBRARY, _environment, check_well_formed, load_report, own_fd_floor
 
 EXIT_EXPECTED = 7
 HERE = Path(__file__).resolve().parent
 PYTHON_DIR = HERE / "python_live"
-
-
-def own_fd_floor(rlimit):
-    """Where fdtrack keeps its own fds (preload/tracker.cpp): just below the soft limit."""
-    soft = min(rlimit, 65536)
-    return soft - 64 if soft > 256 else soft - soft // 4
 
 
 # ---- a live program -----------------------------------------------------------------

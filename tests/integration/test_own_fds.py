@@ -141,3 +141,15 @@ def test_a_fork_child_starts_its_dump_thread_at_its_first_fd(build_c, live):
     os.kill(child, signal.SIGTERM)
     proc.send("exit")
     assert proc.wait() == EXIT_EXPECTED, proc.stderr()
+
+
+def test_a_program_growing_past_fdtracks_fds_gets_every_number(build_c, preload_run):
+    """fdtrack's fds start below 1024 (a high fd makes every fork copy a big fd
+    table) and move up ahead of a program whose fds grow toward them: its
+    opens get 3, 4, 5... with no number skipped."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2100:
+        pytest.skip(f"the soft fd limit {soft} is below the 2100 this test needs")
+    program = build_c("many_fds.c")
+    result = preload_run([program.path], timeout=60)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
