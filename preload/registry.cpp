@@ -135,7 +135,10 @@ Origin Registry::remove(int fd, FdInfo* removed) {
         removed->stack = s->stack.load(std::memory_order_relaxed);
         removed->held_by_stream = s->held_by_stream.load(std::memory_order_relaxed);
     }
-    Origin after = before == static_cast<uint8_t>(Origin::tracked) ? Origin::closed : Origin::empty;
+    // A closed number remembers it was open (tracked or inherited): closing
+    // it again is a double close, as valgrind reports it for either.
+    bool was_program_fd = before == static_cast<uint8_t>(Origin::tracked) || before == static_cast<uint8_t>(Origin::inherited);
+    Origin after = was_program_fd ? Origin::closed : Origin::empty;
     s->origin.store(static_cast<uint8_t>(after), std::memory_order_relaxed);
     unlock(*s);
     if (counts(before)) live_.fetch_sub(1, std::memory_order_relaxed);

@@ -17,8 +17,8 @@ enum class Origin : uint8_t {
     tracked,    // created through a hook while fdtrack was tracking
     inherited,  // already open when the library loaded
     own,        // fdtrack's own descriptor: hidden from the program and the report
-    closed,     // was tracked, then closed through a hook: not open, but a second
-                // close of the number is a double close (its opener is kept)
+    closed,     // was tracked or inherited, then closed through a hook: not open,
+                // but a second close of the number is a double close (its opener is kept)
 };
 
 // Whether a slot holds an fd that is open as far as the registry knows.

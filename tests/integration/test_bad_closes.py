@@ -26,3 +26,30 @@ def test_clean_closes_are_not_bad(build_c, fdtrack_run):
     program = build_c("stdio.c")
     result = fdtrack_run([program.path], timeout=30)
     assert result.report["bad_closes"] == [], result.report["bad_closes"]
+
+
+def test_a_double_close_of_an_inherited_fd(fdtrack_build, tmp_path):
+    """valgrind reports a second close of an fd the program inherited; fdtrack
+    forgot the number at the first close and said nothing."""
+    import os
+    import subprocess
+
+    from conftest import CLI, load_report
+
+    inherited = 99  # handed to the program by number, as a shell would
+    code = (f"import os\n"
+            f"os.close({inherited})\n"
+            f"try:\n    os.close({inherited})\nexcept OSError:\n    print('EBADF')\n")
+    read_end, write_end = os.pipe()
+    os.dup2(read_end, inherited)
+    try:
+        report_path = tmp_path / "exit.json"
+        result = subprocess.run([CLI, "run", "--json", report_path, "--", "/usr/bin/python3", "-I", "-c", code],
+                                pass_fds=(inherited,), capture_output=True, text=True, timeout=30)
+    finally:
+        for fd in {read_end, write_end, inherited}:
+            os.close(fd)
+    assert result.stdout == "EBADF\n", result.stderr
+    bad = load_report(report_path)["bad_closes"]
+    assert [(entry["fd"], entry["error"], entry["opened_site"]) for entry in bad] == [
+        (inherited, "double_close", None)], bad

@@ -48,7 +48,11 @@ TEST(Registry, PutGetRemove) {
     r.put_inherited(100);  // a closed slot is free again
     EXPECT_EQ(r.get(100).origin, Origin::inherited);
     EXPECT_EQ(r.remove(100), Origin::inherited);
-    EXPECT_EQ(r.get(100).origin, Origin::empty);
+    // So does a closed inherited fd (with no opener): closing it again is a
+    // double close too.
+    EXPECT_EQ(r.get(100).origin, Origin::closed);
+    EXPECT_EQ(r.get(100).stack, 0u);
+    EXPECT_EQ(r.remove(100), Origin::closed);
 }
 
 TEST(Registry, StreamOwnershipIsKept) {
