@@ -386,6 +386,15 @@ std::string describe_missing_report(const ChildResult& child) {
            "preloaded, such as a static binary)";
 }
 
+// Where --json FILE puts a followed child's report: FILE with the child's
+// pid before its .json ending (or after the name, without one).
+std::string child_json_path(const std::string& path, pid_t pid) {
+    constexpr std::string_view kEnding = ".json";
+    std::string_view stem = path;
+    if (stem.ends_with(kEnding)) stem.remove_suffix(kEnding.size());
+    return fmt::format("{}.{}.json", stem, pid);
+}
+
 void write_json(const std::string& path, const Report& report) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << report_to_json(report);
@@ -471,7 +480,11 @@ int run_program(const RunOptions& options) {
     if (options.follow_children) std::cerr << '\n' << combined_summary(main, children);
     if (options.error_exitcode) std::cerr << ungated_leaks_note(main, children, gated, options.errors_for_leak_kinds);
 
-    if (main && !options.json_path.empty()) write_json(options.json_path, main->report);
+    if (!options.json_path.empty()) {
+        if (main) write_json(options.json_path, main->report);
+        // Each followed child's report beside it: r.json, r.<pid>.json...
+        for (const ProcessReport& other : children) write_json(child_json_path(options.json_path, other.pid), other.report);
+    }
     if (failed && options.error_exitcode) return *options.error_exitcode;
     return child.status;
 }
@@ -483,7 +496,8 @@ Command add_run_command(CLI::App& app) {
     CLI::App* sub = app.add_subcommand("run", "Run PROG tracked and print its leak report when it exits");
     // Everything from PROG on belongs to PROG, options included.
     sub->positionals_at_end();
-    sub->add_option("--json", options->json_path, "Also write the exit report as JSON to FILE")
+    sub->add_option("--json", options->json_path,
+                    "Also write the exit report as JSON to FILE (with --follow-children, each child's beside it, its pid before .json)")
         ->check(writable_file().description(""))->type_name("FILE");
     sub->add_option("--error-exitcode", options->error_exitcode,
                     "Exit N if the exit report holds any leak (see --errors-for-leak-kinds) or bad close")

@@ -316,3 +316,24 @@ def test_a_pytest_run_passes_with_its_generated_rule(fdtrack_run, leaky_suite, t
     rules = write_rules(tmp_path, text)
     again = fdtrack_run(pytest_command(suite), options=(*GATE, "--suppressions", rules), cwd=suite.parent, timeout=120)
     assert again.returncode == 0, again.describe()
+
+
+def test_followed_childrens_reports_reach_the_json_too(fdtrack_build, tmp_path):
+    """Issue #10, item 9: with --follow-children, the children's reports went
+    to stderr only; each now lands beside --json FILE as FILE's stem.<pid>.json."""
+    import subprocess
+
+    from conftest import CLI, load_report
+
+    code = ("import subprocess, sys\n"
+            "child = subprocess.run([sys.executable, '-I', '-c', "
+            "'import os; keep = open(\"/etc/hostname\"); print(os.getpid())'], capture_output=True, text=True)\n"
+            "print(child.stdout.strip())\n")
+    report_path = tmp_path / "run.json"
+    result = subprocess.run([CLI, "run", "--follow-children", "--json", report_path, "--", "/usr/bin/python3", "-I",
+                             "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    child = int(result.stdout)
+    child_report = load_report(tmp_path / f"run.{child}.json")
+    assert child_report["pid"] == child and child_report.leaks(), repr(child_report)
+    assert load_report(report_path)["pid"] != child
