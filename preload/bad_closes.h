@@ -1,6 +1,7 @@
 // Bad closes seen by the close hook: a second close of a number already closed
-// (it may close another thread's fd), and close() of an fd that a FILE or DIR
-// still owns (its fclose or closedir will close the number again).
+// (it may close another thread's fd), a close of a number never open (once
+// per closing line), and close() of an fd that a FILE or DIR still owns (its
+// fclose or closedir will close the number again).
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,7 @@ namespace fdtrack {
 
 struct BadCloseRecord {
     int fd;
-    const char* error;     // "double_close" | "owned_by_stream"
+    const char* error;     // "double_close" | "never_opened" | "owned_by_stream"
     uint32_t site;         // stack of the bad close
     uint32_t opened_site;  // stack that opened the fd
 };

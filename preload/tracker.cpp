@@ -316,6 +316,7 @@ void check_close(int fd, int result, int error, const FdInfo& before) {
     if (is_fork_child()) return;
     const char* error_kind = nullptr;
     if (result != 0 && error == EBADF && before.origin == Origin::closed) error_kind = "double_close";
+    else if (result != 0 && error == EBADF && before.origin == Origin::empty) error_kind = "never_opened";
     else if (result == 0 && before.origin == Origin::tracked && before.held_by_stream) error_kind = "owned_by_stream";
     if (!error_kind) return;
     record_bad_close(fd, error_kind, capture_stack(), before.stack);  // as record_fd: no own scope

@@ -281,8 +281,10 @@ FdEntry fd_from_json(const json& j, const std::string& path) {
 BadClose bad_close_from_json(const json& j, const std::string& path) {
     expect_object(j, path);
     BadClose bad;
-    bad.fd = get_int(j, "fd", path);
     bad.error = get_string(j, "error", path);
+    // The number the program passed to close(): only one never open may be
+    // negative (close(-1) on an error path).
+    bad.fd = get_int(j, "fd", path, true, bad.error == "never_opened" ? std::numeric_limits<int>::min() : 0);
     bad.site = get_optional_id(j, "site", path, false);
     bad.previous_close_site = get_optional_id(j, "previous_close_site", path, false);
     bad.opened_site = get_optional_id(j, "opened_site", path, false);

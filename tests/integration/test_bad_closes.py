@@ -53,3 +53,16 @@ def test_a_double_close_of_an_inherited_fd(fdtrack_build, tmp_path):
     bad = load_report(report_path)["bad_closes"]
     assert [(entry["fd"], entry["error"], entry["opened_site"]) for entry in bad] == [
         (inherited, "double_close", None)], bad
+
+
+def test_closes_of_numbers_never_opened(build_c, fdtrack_run):
+    """valgrind reports close(-1) and close() of a number never opened;
+    fdtrack said nothing. A close-everything loop is one line, named once."""
+    program = build_c("never_opened.c")
+    result = fdtrack_run([program.path], options=("--error-exitcode", "3"), timeout=30)
+    assert result.returncode == 3, result.describe()
+    report = result.report
+    found = sorted((site_line(report, bad["site"], program), bad["fd"], bad["error"]) for bad in report["bad_closes"])
+    assert found == [(program.line("BAD", "minus-one"), -1, "never_opened"),
+                     (program.line("BAD", "loop"), 500, "never_opened")], report["bad_closes"]
+    assert all(bad["opened_site"] is None for bad in report["bad_closes"])

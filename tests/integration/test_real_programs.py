@@ -510,8 +510,6 @@ def test_postgres_daemon_outliving_fdtrack_run_keeps_its_exit_report(fdtrack_bui
 # ---- issue #10 items still open --------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 item 9: a close of an fd never opened (bash's `exec 9>&-` "
-                                       "closes fd 9, EBADF) is not reported as never_opened")
 @requires("bash", "bash")
 def test_bash_close_of_a_never_opened_fd_is_reported(fdtrack_build, preload_run):
     result = preload_run(["bash", "-c", "exec 9>&-; echo closed"])
