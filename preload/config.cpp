@@ -53,12 +53,6 @@ bool parse_absolute_paths(const char* text) {
     return true;
 }
 
-bool parse_bool(const char* text, bool* out) {
-    if (!strcmp(text, "1") || !strcmp(text, "yes") || !strcmp(text, "true")) return *out = true, true;
-    if (!strcmp(text, "0") || !strcmp(text, "no") || !strcmp(text, "false")) return *out = false, true;
-    return false;
-}
-
 // The process's own environment, read directly: a program may export its
 // own getenv (bash does, answering from its shell variables).
 const char* environment(const char* name) {
@@ -138,6 +132,12 @@ const Config& config() {
         }  // another thread is parsing: a few microseconds at most
     }
     return g_config;
+}
+
+bool parse_bool(const char* text, bool* out) {
+    if (!strcmp(text, "1") || !strcmp(text, "yes") || !strcmp(text, "true")) return *out = true, true;
+    if (!strcmp(text, "0") || !strcmp(text, "no") || !strcmp(text, "false")) return *out = false, true;
+    return false;
 }
 
 int parse_signal_name(const char* text) {

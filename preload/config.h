@@ -32,4 +32,8 @@ const Config& config();
 // none); returns -1 if malformed, 0 for none.
 int parse_signal_name(const char* text);
 
+// Parses a yes/no setting as FDTRACK_FOLLOW_CHILDREN and FDTRACK_PYTHON take
+// it (1/yes/true, 0/no/false); false, leaving *out, if malformed.
+bool parse_bool(const char* text, bool* out);
+
 }  // namespace fdtrack

@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <string>
 
 #include "preload/config.h"
 #include "preload/dump_thread.h"

@@ -23,6 +23,7 @@
 #include "preload/arena.h"
 #include "preload/config.h"
 #include "preload/registry.h"
+#include "preload/report_files.h"
 #include "preload/snapshot.h"
 #include "preload/stack_table.h"
 #include "preload/symbolizer.h"
@@ -93,14 +94,7 @@ int write_handover() {
                                    .dump();
             std::string name = kNamePrefix + std::to_string(getpid());
             memfd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);  // an own fd: moved up, hidden
-            size_t done = 0;
-            while (memfd >= 0 && done < text.size()) {
-                ssize_t n = write(memfd, text.data() + done, text.size() - done);
-                if (n < 0 && errno == EINTR) continue;
-                if (n <= 0) break;
-                done += static_cast<size_t>(n);
-            }
-            if (memfd >= 0 && (done != text.size() || fcntl(memfd, F_ADD_SEALS, kSeals) != 0)) {
+            if (memfd >= 0 && (!write_all(memfd, text) || fcntl(memfd, F_ADD_SEALS, kSeals) != 0)) {
                 close(memfd);
                 memfd = -1;
             }
@@ -250,9 +244,8 @@ Handover hand_over_before_spawn(const char* image, char* const* envp) {
     constexpr char kFollow[] = "FDTRACK_FOLLOW_CHILDREN=";
     bool followed = false;
     for (char* const* entry = envp ? envp : environ; entry && *entry; ++entry) {
-        if (strncmp(*entry, kFollow, sizeof kFollow - 1) != 0) continue;
-        const char* value = *entry + sizeof kFollow - 1;  // as config.cpp reads it
-        followed = !strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "true");
+        if (strncmp(*entry, kFollow, sizeof kFollow - 1) == 0 && !parse_bool(*entry + sizeof kFollow - 1, &followed))
+            followed = false;  // malformed: the child keeps the default
     }
     return followed ? hand_over_before_exec(image, envp) : Handover{};
 }

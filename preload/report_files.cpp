@@ -35,17 +35,6 @@ std::string temporary_name(const std::string& name) {
     return "." + name + suffix;
 }
 
-bool write_all(int fd, const std::string& content) {
-    size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        done += static_cast<size_t>(n);
-    }
-    return true;
-}
-
 // lstat, not open: no fd is needed (a dump may run at the fd limit), and a
 // link is seen as a link.
 bool is_private_dir(const std::string& path) {
@@ -73,6 +62,17 @@ std::string choose_default_dir() {
 }
 
 }  // namespace
+
+bool write_all(int fd, const std::string& content) {
+    size_t done = 0;
+    while (done < content.size()) {
+        ssize_t n = write(fd, content.data() + done, content.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
 
 bool write_report_file(const std::string& path, const std::string& content) {
     Reentry own;  // the fds here are fdtrack's

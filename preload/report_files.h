@@ -13,6 +13,9 @@ namespace fdtrack {
 // it is opened or followed. False with errno set when it could not.
 bool write_report_file(const std::string& path, const std::string& content);
 
+// Writes all of `content` to `fd`, through short writes and EINTR.
+bool write_all(int fd, const std::string& content);
+
 // $TMPDIR (when it is a writable directory) or /tmp.
 std::string temp_dir();
 
