@@ -49,12 +49,6 @@ struct ExitBeforeShutdown {
 };
 ExitBeforeShutdown* g_before_shutdown = nullptr;
 
-void say(const std::string& line) {
-    std::string text = "fdtrack: " + line + "\n";
-    ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
-    (void)ignored;
-}
-
 // FDTRACK_OUTPUT, else a directory of this user's alone (report_files.h).
 std::string output_dir() {
     if (const char* chosen = config().output_dir) return chosen;
@@ -149,14 +143,7 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
         return write_dump(trigger, pid, sequence, limit);
     }
     if (copy == 0) {
-        rlimit lifted{};
-        if (getrlimit(RLIMIT_NOFILE, &lifted) == 0 && lifted.rlim_cur < lifted.rlim_max) {
-            lifted.rlim_cur = lifted.rlim_max;
-            setrlimit(RLIMIT_NOFILE, &lifted);
-        }
-        for (int fd = 0; fd <= registry().max_fd(); ++fd) {
-            if (registry().origin(fd) == Origin::own) syscall(SYS_close, fd);
-        }
+        make_room_in_this_copy(-1);
         Dumped dumped;
         try {
             dumped = write_dump(trigger, pid, sequence, limit, [](const std::vector<int>& described) {
@@ -285,7 +272,24 @@ void finish_exit_report() {
     errno = saved;
 }
 
+void say(const std::string& line) {
+    std::string text = "fdtrack: " + line + "\n";
+    ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
+    (void)ignored;
+}
+
 bool is_dump_copy() { return t_dump_copy; }
+
+void make_room_in_this_copy(int keep) {
+    rlimit lifted{};
+    if (getrlimit(RLIMIT_NOFILE, &lifted) == 0 && lifted.rlim_cur < lifted.rlim_max) {
+        lifted.rlim_cur = lifted.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lifted);
+    }
+    for (int fd = 0; fd <= registry().max_fd(); ++fd) {
+        if (fd != keep && registry().origin(fd) == Origin::own) syscall(SYS_close, fd);
+    }
+}
 
 bool wait_for_copy(pid_t copy) {
     constexpr int kPatience_ms = 10000;

@@ -44,6 +44,14 @@ void reset_dump_state_after_fork();
 // program, and only ever runs the dump and _exit.
 bool is_dump_copy();
 
+// One line on stderr, "fdtrack: " first.
+void say(const std::string& line);
+
+// In a copy of the process forked to work at the fd limit: lifts its own soft
+// limit and closes its copies of fdtrack's own fds (but `keep`, or -1), so it
+// has fds to spare; the program's limit and fds stay untouched.
+void make_room_in_this_copy(int keep);
+
 // Waits for a forked copy of this process to finish (the program must not
 // reap it for us). The copy has one thread; a lock another thread held at
 // the fork could still stop it, and the dump thread must never hang on it:

@@ -60,12 +60,6 @@ int64_t monotonic_ms() {
     return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
-void say(const std::string& line) {
-    std::string text = "fdtrack: " + line + "\n";
-    ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
-    (void)ignored;
-}
-
 int listen_on(const std::string& name) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
@@ -155,14 +149,7 @@ bool out_of_resources(int error) { return error == EMFILE || error == ENFILE || 
 // that writes dumps there (dump.cpp), it first closes fdtrack's own fds and
 // lifts its own soft limit; a snapshot closes the fds it has described.
 [[noreturn]] void answer_in_this_copy(int listener, int program_pid, rlim_t program_limit) {
-    rlimit lifted{};
-    if (getrlimit(RLIMIT_NOFILE, &lifted) == 0 && lifted.rlim_cur < lifted.rlim_max) {
-        lifted.rlim_cur = lifted.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lifted);
-    }
-    for (int fd = 0; fd <= registry().max_fd(); ++fd) {
-        if (fd != listener && registry().origin(fd) == Origin::own) syscall(SYS_close, fd);
-    }
+    make_room_in_this_copy(listener);
     for (;;) {
         int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (client < 0 && errno == EINTR) continue;

@@ -16,6 +16,7 @@
 #include <cstdio>
 
 #include "preload/config.h"
+#include "preload/dump.h"
 #include "preload/registry.h"
 #include "preload/thread_state.h"
 
@@ -41,12 +42,6 @@ bool is_private_dir(const std::string& path) {
     struct stat st;
     return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
            (st.st_mode & 077) == 0;
-}
-
-void say(const std::string& line) {
-    std::string text = "fdtrack: " + line + "\n";
-    ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
-    (void)ignored;
 }
 
 std::string choose_default_dir() {
