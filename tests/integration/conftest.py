@@ -449,6 +449,23 @@ def other_user():
         subprocess.run(["userdel", name], capture_output=True)
 
 
+@pytest.fixture(scope="session")
+def shared_build(fdtrack_build):
+    """fdtrack's CLI and library where another user can run them too: the
+    build directory may sit below one only its owner may enter (a clone in
+    a mktemp directory). The CLI finds the library next to itself."""
+    import shutil
+    import types
+
+    path = Path(tempfile.mkdtemp(prefix="fdtrack-build-", dir="/tmp"))
+    path.chmod(0o755)
+    for source in (CLI, LIBRARY):
+        shutil.copy2(source, path / source.name)
+        (path / source.name).chmod(0o755)
+    yield types.SimpleNamespace(cli=path / CLI.name, library=path / LIBRARY.name)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def shared_tmp():
     """A world-writable sticky directory like /tmp, for this test alone (under

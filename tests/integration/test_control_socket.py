@@ -260,12 +260,12 @@ def test_at_the_fd_limit_the_dump_thread_sleeps_and_still_answers(build_c, live,
         stop(flooder)
 
 
-def test_another_users_dump_is_refused_at_once_and_says_why(build_c, live, other_user):
+def test_another_users_dump_is_refused_at_once_and_says_why(build_c, live, other_user, shared_build):
     """A user may not dump another user's process: the CLI says so, rather
     than that the process "did not answer within 10 s"."""
     target = live([build_c("live_ctl.c").path])
     target.ask("open 1")
-    result = other_user.run([CLI, "dump", target.pid])
+    result = other_user.run([shared_build.cli, "dump", target.pid])
     assert result.returncode == 2 and result.stdout == "", result.stderr
     assert result.stderr == (f"fdtrack dump: process {target.pid} belongs to root (uid 0); "
                              "only that user or root may dump it\n")

@@ -439,12 +439,13 @@ def pg_ctl_stop(directory, user):
 
 
 @requires("postgresql, postgresql-contrib", PG / "postgres", PG / "pgbench")
-def test_postgres_under_pgbench(fdtrack_build, servers, open_dir, other_user):
+def test_postgres_under_pgbench(fdtrack_build, servers, open_dir, other_user, shared_build):
     port = postgres_cluster(open_dir, other_user)
     out = open_dir / "reports"
     out.mkdir(mode=0o700)
     shutil.chown(out, other_user.uid, other_user.gid)
-    env = preload_env(open_dir, FDTRACK_OUTPUT=str(out), FDTRACK_SIGNAL=PG_SIGNAL)
+    # postgres runs as the other user, who loads the library from where it can.
+    env = preload_env(open_dir, FDTRACK_OUTPUT=str(out), FDTRACK_SIGNAL=PG_SIGNAL, LD_PRELOAD=str(shared_build.library))
     pg = servers([PG / "postgres", "-D", open_dir / "data", *postgres_options(open_dir, port)], open_dir, env,
                  user=other_user)
     wait_for_port(port, pg)
@@ -492,11 +493,12 @@ def test_postgres_under_pgbench(fdtrack_build, servers, open_dir, other_user):
 @pytest.mark.xfail(strict=True, reason="issue #10 item 5: postgres started by `fdtrack run -- pg_ctl start` outlives "
                                        "fdtrack run, whose directory for its exit report is gone by then")
 @requires("postgresql", PG / "postgres", PG / "pg_ctl")
-def test_postgres_daemon_outliving_fdtrack_run_keeps_its_exit_report(fdtrack_build, open_dir, other_user):
+def test_postgres_daemon_outliving_fdtrack_run_keeps_its_exit_report(fdtrack_build, open_dir, other_user,
+                                                                      shared_build):
     port = postgres_cluster(open_dir, other_user)
     log = open_dir / "postgres.log"
     env = _environment({}, open_dir)
-    started = other_user.run([CLI, "run", "--follow-children", "--", PG / "pg_ctl", "start", "-w", "-D",
+    started = other_user.run([shared_build.cli, "run", "--follow-children", "--", PG / "pg_ctl", "start", "-w", "-D",
                               open_dir / "data", "-l", log, "-o", " ".join(postgres_options(open_dir, port))],
                              env=env, timeout=60)
     try:
