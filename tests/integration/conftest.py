@@ -27,6 +27,8 @@ SOURCE_DIR = Path(os.environ.get("FDTRACK_SOURCE_DIR", HERE.parent.parent)).reso
 BUILD_DIR = Path(os.environ.get("FDTRACK_BUILD_DIR", SOURCE_DIR / "build")).resolve()
 LIBRARY = BUILD_DIR / "libfdtrack.so"
 CLI = BUILD_DIR / "fdtrack"
+# What the C test programs exit with (c/check.h): fdtrack handed back their own status.
+EXIT_EXPECTED = 7
 C_DIR = HERE / "c"
 
 MARKER = re.compile(r"/\*\s*(LEAK|CLOSED|BAD|OPENED)\s*:\s*([\w.+-]+)\s*\*/")

@@ -4,9 +4,8 @@ and libraries loaded at run time."""
 
 import pytest
 
-from conftest import own_fd_floor
+from conftest import EXIT_EXPECTED, own_fd_floor
 
-EXIT_EXPECTED = 7
 
 
 def leak_lines(report, program, marker):

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, LIBRARY, _environment, check_well_formed, load_report, own_fd_floor
+from conftest import CLI, EXIT_EXPECTED, LIBRARY, _environment, check_well_formed, load_report, own_fd_floor
 
-EXIT_EXPECTED = 7
 HERE = Path(__file__).resolve().parent
 PYTHON_DIR = HERE / "python_live"
 
