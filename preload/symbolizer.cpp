@@ -7,6 +7,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <link.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -232,7 +233,15 @@ void Symbolizer::report_modules() {
     if (dwfl_ == nullptr) return;
     modules_.clear();
     dwfl_report_begin(dwfl_);
-    dwfl_linux_proc_report(dwfl_, getpid());
+    if (dwfl_linux_proc_report(dwfl_, getpid()) != 0) {
+        // It starts with /proc/PID/auxv, which is root's alone once the
+        // process changed user (nginx's workers: not dumpable any more);
+        // /proc/self/maps stays readable to the process itself.
+        if (FILE* maps = fopen("/proc/self/maps", "rce")) {
+            dwfl_linux_proc_maps_report(dwfl_, maps);
+            fclose(maps);
+        }
+    }
     dwfl_report_end(dwfl_, nullptr, nullptr);
 }
 
