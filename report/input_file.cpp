@@ -64,10 +64,11 @@ std::string read_input_fd(int fd, size_t max_bytes) {
     }
 }
 
-std::string read_input_file(const std::string& path, size_t max_bytes) {
+std::string read_input_file(const std::string& path, size_t max_bytes, Links links) {
     // O_NONBLOCK: opening a FIFO without a writer would block before fstat
     // could say what it is. Regular files ignore the flag.
-    Fd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (links == Links::refused ? O_NOFOLLOW : 0);
+    Fd fd(open(path.c_str(), flags));
     if (fd.get() < 0) throw InputFileError(strerror(errno));
     struct stat st {};
     if (fstat(fd.get(), &st) != 0) throw InputFileError(strerror(errno));

@@ -419,11 +419,11 @@ Report report_from_json(std::string_view text) {
     return report;
 }
 
-Report report_from_file(const std::string& path) {
+Report report_from_file(const std::string& path, Links links) {
     std::string name = path == "-" ? "<stdin>" : printable(path);
     std::string text;
     try {
-        text = path == "-" ? read_input_fd(STDIN_FILENO, kMaxReportBytes) : read_input_file(path, kMaxReportBytes);
+        text = path == "-" ? read_input_fd(STDIN_FILENO, kMaxReportBytes) : read_input_file(path, kMaxReportBytes, links);
     } catch (const InputFileError& e) {
         throw ReportError(fmt::format("{}: cannot read the report: {}", name, e.what()));
     }

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "report/input_file.h"
 #include "report/report.h"
 
 namespace fdtrack {
@@ -35,7 +36,7 @@ Report report_from_json(std::string_view text);
 // The whole file at `path` ("-" for stdin); a missing or unreadable file, or
 // one that is not a regular file (a FIFO, /dev/zero), is a ReportError too,
 // so callers have one failure to handle. Messages start with the file's name.
-Report report_from_file(const std::string& path);
+Report report_from_file(const std::string& path, Links links = Links::followed);
 
 // One site as it appears in "sites"; other documents (fdtrack diff) embed it.
 nlohmann::ordered_json site_to_json(const Site& site);
