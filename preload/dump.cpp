@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "preload/config.h"
+#include "preload/dump_thread.h"
 #include "preload/registry.h"
 #include "preload/report_files.h"
 #include "preload/snapshot.h"
@@ -215,12 +216,15 @@ std::string snapshot_json() {
 }
 
 void write_exit_report() {
+    if (g_exit_written.load()) return;
+    serve_dump_requests_before_exit();
     if (g_exit_written.exchange(true)) return;
     dump_now("exit");
 }
 
 void write_exit_report_before_shutdown() {
     if (g_exit_written.load()) return;
+    serve_dump_requests_before_exit();
     Reentry own;
     try {
         auto* pending = new ExitBeforeShutdown;

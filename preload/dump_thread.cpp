@@ -39,6 +39,9 @@ std::atomic<bool> g_running{false};
 int g_wake_fd = -1;  // eventfd, created before the thread
 int g_listen_fd = -1;
 std::atomic<unsigned> g_pending{0};
+// Dump requests being served (by the thread, or at exit): the exit waits for
+// them, or the process ends with half a report written.
+std::atomic<int> g_serving{0};
 
 // Set, in the dump thread only, around the fork of a copy that answers at the
 // fd limit: the copy's fork handler must not start a thread or a socket of
@@ -208,6 +211,10 @@ bool answer() {
 
 
 void serve_pending() {
+    g_serving.fetch_add(1);
+    struct Served {
+        ~Served() { g_serving.fetch_sub(1); }
+    } served;
     {
         HeldFdUse use;
         uint64_t count;
@@ -301,6 +308,13 @@ void request_dump(DumpRequest why) {
     errno = saved;
 }
 
+void serve_dump_requests_before_exit() {
+    constexpr int kPatience_ms = 10000;  // a dump near the limit gives up after 10 s too
+    for (int waited = 0; g_serving.load() > 0 && waited < kPatience_ms; ++waited) usleep(1000);
+    // Asked for but not yet taken up: the program exits right after its kill -USR1.
+    if (g_pending.load() != 0 && g_serving.load() == 0) serve_pending();
+}
+
 void dump_thread_after_fork() {
     if (t_forking_answer_copy) return;  // answers and leaves: no thread, no socket
     // The eventfd and the socket are shared with the parent: wake-ups and
@@ -314,6 +328,7 @@ void dump_thread_after_fork() {
         }
     }
     g_pending.store(0);
+    g_serving.store(0);
     g_running.store(false);
     // No thread yet (issue 10, item 8: a thread and a socket in every child
     // cost each fork about 0.2 ms, and most children only exec or exit):

@@ -19,6 +19,11 @@ void ensure_dump_thread();
 // Async-signal-safe: asks the dump thread for a report.
 void request_dump(DumpRequest why);
 
+// Before the exit report: waits for a dump being written and writes the ones
+// asked for but not yet begun, so that a program exiting right after its dump
+// signal leaves that report whole.
+void serve_dump_requests_before_exit();
+
 // In a fork child the thread is gone and the eventfd and socket are the
 // parent's: they are closed, and the next ensure_dump_thread() starts anew.
 void dump_thread_after_fork();
