@@ -50,21 +50,38 @@ struct ExitBeforeShutdown {
 };
 ExitBeforeShutdown* g_before_shutdown = nullptr;
 
-// FDTRACK_OUTPUT, else a directory of this user's alone (report_files.h).
-std::string output_dir() {
-    if (const char* chosen = config().output_dir) return chosen;
-    return default_output_dir();
-}
-
-// Writes both files of one report as `dir`/`name`.{json,txt}; both or none.
-bool write_report(const std::string& dir, const std::string& name, const std::string& json, const Report& report) {
-    std::string base = dir + "/" + name;
-    if (!write_report_file(base + ".json", json)) return false;
-    if (write_report_file(base + ".txt", render_text(report))) return true;
+// Writes both files of one report as `name`.{json,txt} in `place`; both or none.
+bool write_report(ReportPlace place, const std::string& name, const std::string& json, const Report& report) {
+    if (!write_report_file(place, name + ".json", json)) return false;
+    if (write_report_file(place, name + ".txt", render_text(report))) return true;
     int error = errno;
-    unlink((base + ".json").c_str());
+    remove_report_file(place, name + ".json");
     errno = error;
     return false;
+}
+
+// `fdtrack.<pid>.<seq>.{json,txt}` in the output directory, or in the
+// private default one when FDTRACK_OUTPUT cannot be written (read-only, full,
+// missing, /proc for root): the report matters more than where.
+bool write_to_output(Dumped& dumped, const std::string& name, const Report& report) {
+    dumped.place = ReportPlace::output;
+    bool written = write_report(dumped.place, name, dumped.json, report);
+    if (!written && config().output_dir) {
+        if (!g_output_warned.exchange(true)) {
+            say(std::string("cannot write to FDTRACK_OUTPUT=") + config().output_dir + " (" + strerror(errno) +
+                "); writing reports to " + default_output_dir() + " instead");
+        }
+        dumped.place = ReportPlace::default_output;
+        written = write_report(dumped.place, name, dumped.json, report);
+    }
+    if (!written) {
+        say("could not write " + report_path(dumped.place, name) + ".{json,txt}: " + strerror(errno));
+        return false;
+    }
+    dumped.name = name + ".json";
+    dumped.path = report_path(dumped.place, dumped.name);
+    dumped.with_text = true;
+    return true;
 }
 
 // Takes the snapshot and writes it: `fdtrack.<pid>.<seq>.{json,txt}` in the
@@ -82,34 +99,23 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
     if (exit && g_before_shutdown) {
         for (FdEntry& fd : report.fds) fd.at_exit = kNeverClosed;
     }
-    Dumped dumped{{}, report_to_json(report)};
-    const char* prefix = config().exit_report;
-    if (prefix && exit) {
-        std::string path = std::string(prefix) + "." + std::to_string(pid) + ".json";
-        if (write_report_file(path, dumped.json)) dumped.path = path;
-        else say("could not write the exit report " + path);
-        return dumped;
+    Dumped dumped;
+    dumped.json = report_to_json(report);
+    if (exit && config().exit_report) {
+        std::string name = exit_report_name(pid);
+        if (write_report_file(ReportPlace::exit_reports, name, dumped.json)) {
+            dumped.place = ReportPlace::exit_reports;
+            dumped.name = name;
+            dumped.path = report_path(dumped.place, name);
+            return dumped;
+        }
+        // A daemon that outlived `fdtrack run` (pg_ctl start): its directory
+        // is gone, and nobody waits for this report there.
+        std::string why = errno == ENOENT ? "fdtrack run has ended" : strerror(errno);
+        say("could not leave the exit report for fdtrack run (" + why + "): it goes to the output directory");
     }
     std::string name = "fdtrack." + std::to_string(pid) + "." + std::to_string(sequence);
-    std::string dir = output_dir();
-    bool written = write_report(dir, name, dumped.json, report);
-    int error = errno;  // choosing the default directory may set another
-    if (!written && dir != default_output_dir()) {
-        // An unwritable FDTRACK_OUTPUT (read-only, full, missing, /proc for
-        // root): the report matters more than where.
-        if (!g_output_warned.exchange(true)) {
-            say(std::string("cannot write to FDTRACK_OUTPUT=") + dir + " (" + strerror(error) +
-                "); writing reports to " + default_output_dir() + " instead");
-        }
-        dir = default_output_dir();
-        written = write_report(dir, name, dumped.json, report);
-    }
-    if (!written) {
-        say("could not write " + dir + "/" + name + ".{json,txt}: " + strerror(errno));
-        return dumped;
-    }
-    dumped.path = dir + "/" + name + ".json";
-    dumped.with_text = true;
+    if (!write_to_output(dumped, name, report)) return dumped;
     std::string summary = top_site_summary(report);
     if (summary.rfind("fdtrack: ", 0) == 0) summary.erase(0, 9);
     say(std::string(trigger) + " report " + dumped.path + " (and .txt): " + summary);
@@ -128,7 +134,9 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
 // spare for a pipe).
 struct CopyResult {
     bool with_text;
+    ReportPlace place;
     char path[4000];
+    char name[256];
 };
 
 Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
@@ -155,16 +163,20 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
         } catch (...) {
             _exit(1);  // the parent says no report was written
         }
-        if (dumped.path.size() < sizeof result->path) {
+        if (dumped.path.size() < sizeof result->path && dumped.name.size() < sizeof result->name) {
             memcpy(result->path, dumped.path.c_str(), dumped.path.size() + 1);
+            memcpy(result->name, dumped.name.c_str(), dumped.name.size() + 1);
             result->with_text = dumped.with_text;
+            result->place = dumped.place;
         }
         _exit(0);
     }
     if (!wait_for_copy(copy)) say(std::string("the ") + trigger + " dump did not finish within 10 s and was abandoned");
     Dumped dumped;
     dumped.path = result->path;  // empty if the copy wrote nothing (or was killed)
+    dumped.name = result->name;
     dumped.with_text = result->with_text;
+    dumped.place = result->place;
     munmap(page, sizeof(CopyResult));
     return dumped;
 }
@@ -261,13 +273,19 @@ void finish_exit_report() {
             errno = saved;
             return;
         }
-        Report report = report_from_file(written.path);
+        std::optional<std::string> json = read_report_file(written.place, written.name);
+        if (!json) {
+            say("could not mark what interpreter shutdown closed in " + written.path + ": " + strerror(errno));
+            errno = saved;
+            return;
+        }
+        Report report = report_from_json(*json);
         for (FdEntry& fd : report.fds) {
             if (std::binary_search(closed.begin(), closed.end(), fd.fd)) fd.at_exit = kHeldUntilExit;
         }
-        std::string text_path = written.path.substr(0, written.path.size() - 5) + ".txt";
-        bool ok = write_report_file(written.path, report_to_json(report)) &&
-                  (!written.with_text || write_report_file(text_path, render_text(report)));
+        std::string text_name = written.name.substr(0, written.name.size() - 5) + ".txt";
+        bool ok = write_report_file(written.place, written.name, report_to_json(report)) &&
+                  (!written.with_text || write_report_file(written.place, text_name, render_text(report)));
         if (!ok) say("could not mark what interpreter shutdown closed in " + written.path + ": " + strerror(errno));
     } catch (const std::exception& e) {
         say(std::string("could not mark what interpreter shutdown closed in the exit report: ") + e.what());
@@ -291,7 +309,9 @@ void make_room_in_this_copy(int keep) {
         setrlimit(RLIMIT_NOFILE, &lifted);
     }
     for (int fd = 0; fd <= registry().max_fd(); ++fd) {
-        if (fd != keep && registry().origin(fd) == Origin::own) syscall(SYS_close, fd);
+        // The report directories stay: the copy may have no other way to them
+        // (a chroot, a change of user).
+        if (fd != keep && registry().origin(fd) == Origin::own && !is_report_place_fd(fd)) syscall(SYS_close, fd);
     }
 }
 

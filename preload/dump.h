@@ -7,14 +7,18 @@
 
 #include <string>
 
+#include "preload/report_files.h"
+
 #include "report/report.h"
 
 namespace fdtrack {
 
 struct Dumped {
-    std::string path;  // the JSON file; empty if it could not be written
+    std::string path;  // the JSON file, as messages show it; empty if it could not be written
     std::string json;  // empty when a forked copy wrote it
     bool with_text = false;  // a .txt twin was written beside it
+    ReportPlace place = ReportPlace::output;  // where it is, as `name`
+    std::string name;
 };
 
 // Takes a snapshot, writes it to the output directory and says so on stderr.

@@ -30,6 +30,7 @@
 #include "preload/dump_signal.h"
 #include "preload/exec_handover.h"
 #include "preload/real_symbol.h"
+#include "preload/report_files.h"
 #include "preload/thread_state.h"
 #include "preload/tracker.h"
 
@@ -562,6 +563,26 @@ HOOK(int, pthread_setname_np, (pthread_t thread, const char* name)) {
     if (result == 0 && !fdtrack_vfork_child) fdtrack::thread_renamed();
     return result;
 }
+
+// --- Changes of root and of user, after which reports must still be written ----------
+// (report_files.h). A vfork child shares the parent's memory: it touches nothing.
+inline bool prepares_report_places() { return !in_fdtrack() && !fdtrack_vfork_child && fdtrack::tracking(); }
+
+HOOK(int, chroot, (const char* path)) {
+    if (prepares_report_places()) fdtrack::hold_report_places();
+    return CALL(chroot, path);
+}
+
+// Each gives the effective user (which creates files) after the call.
+#define CHANGES_USER(name, params, new_euid, ...)                                     \
+    HOOK(int, name, params) {                                                         \
+        if (prepares_report_places()) fdtrack::hand_report_places_to(new_euid);       \
+        return CALL(name, __VA_ARGS__);                                               \
+    }
+CHANGES_USER(setuid, (uid_t uid), uid, uid)
+CHANGES_USER(seteuid, (uid_t euid), euid, euid)
+CHANGES_USER(setreuid, (uid_t ruid, uid_t euid), euid, ruid, euid)
+CHANGES_USER(setresuid, (uid_t ruid, uid_t euid, uid_t suid), euid, ruid, euid, suid)
 
 // Called by vfork.S when the vfork system call fails.
 extern "C" __attribute__((visibility("hidden"))) int fdtrack_vfork_failed(int error) {

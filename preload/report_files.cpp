@@ -1,12 +1,13 @@
 // Creates report files where another local user can neither redirect nor
 // read them: through a directory fd, under a name nobody can predict, with
-// O_EXCL|O_NOFOLLOW and mode 0600, then renamed into place; and picks the
-// default directory, one private to this user.
+// O_EXCL|O_NOFOLLOW and mode 0600, then renamed into place; and keeps the
+// directories they go to reachable for as long as the process lives.
 #include "preload/report_files.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "preload/dump.h"
 #include "preload/registry.h"
 #include "preload/thread_state.h"
+#include "preload/tracker.h"
 
 namespace fdtrack {
 namespace {
@@ -56,7 +58,215 @@ std::string choose_default_dir() {
     return fresh;
 }
 
+
+// A place's directory and, once the process changed user, that user's
+// subdirectory of it: both held own fds (tracker.h), read through HeldFdUse.
+struct Place {
+    int fd = -1;
+    int user_fd = -1;
+    uid_t user = 0;
+    bool refused = false;  // said once that the new user's subdirectory could not be made
+};
+constinit Place g_places[3];
+// Opening and handing over places; never held across a report's writing. A
+// fork child gets it free (report_places_after_fork).
+constinit pthread_mutex_t g_places_lock = PTHREAD_MUTEX_INITIALIZER;
+
+class PlacesLock {
+public:
+    PlacesLock() { pthread_mutex_lock(&g_places_lock); }
+    ~PlacesLock() { pthread_mutex_unlock(&g_places_lock); }
+    PlacesLock(const PlacesLock&) = delete;
+    PlacesLock& operator=(const PlacesLock&) = delete;
+};
+
+Place& place_of(ReportPlace place) { return g_places[static_cast<int>(place)]; }
+
+// The directory reports of `place` go to now: the user's subdirectory once
+// there is one. Read under HeldFdUse, again for each use (tracker.h).
+int dir_in_use(const Place& place) {
+    int user = std::atomic_ref<const int>(place.user_fd).load();
+    return user >= 0 ? user : std::atomic_ref<const int>(place.fd).load();
+}
+
+// FDTRACK_EXIT_REPORT is a prefix: <directory>/<stem>, the library adds .<pid>.json.
+std::string exit_report_dir() {
+    std::string prefix = config().exit_report ? config().exit_report : "";
+    size_t slash = prefix.rfind('/');
+    return slash == std::string::npos ? "." : slash == 0 ? "/" : prefix.substr(0, slash);
+}
+
+std::string dir_path(ReportPlace place) {
+    switch (place) {
+        case ReportPlace::exit_reports: return exit_report_dir();
+        case ReportPlace::output: return config().output_dir ? config().output_dir : default_output_dir();
+        case ReportPlace::default_output: break;
+    }
+    return default_output_dir();
+}
+
+std::string user_dir_name(uid_t uid) { return "uid-" + std::to_string(uid); }
+
+// The place's directory, opened on first use (inside PlacesLock); -1 with errno if it cannot be.
+int open_place(ReportPlace which) {
+    Place& place = place_of(which);
+    if (int fd = HeldFdUse::fd(place.fd); fd >= 0) return fd;
+    if (which == ReportPlace::exit_reports && !config().exit_report) {
+        errno = ENOENT;
+        return -1;
+    }
+    int fd = open(dir_path(which).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;  // tried again at the next report: it may be made meanwhile
+    std::atomic_ref<int>(place.fd).store(adopt_own_fd(fd));
+    hold_own_fd(&place.fd);
+    return HeldFdUse::fd(place.fd);
+}
+
+// The directory reports of `which` go to now; errno set when there is none.
+int current_dir(ReportPlace which) {
+    PlacesLock lock;
+    int base = open_place(which);
+    return base < 0 ? -1 : dir_in_use(place_of(which));
+}
+
+// `uid`'s subdirectory of `base`, made and given to `uid` by this (root)
+// process; -1 when it cannot be, or when someone else's is in the way.
+int make_user_dir(int base, uid_t uid) {
+    std::string name = user_dir_name(uid);
+    bool made = mkdirat(base, name.c_str(), 0700) == 0;
+    if (!made && errno != EEXIST) return -1;
+    int fd = openat(base, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0;
+    // Ours (made now, or by an earlier process that failed to hand it over)
+    // is handed over; one of the user's own is taken as it is.
+    if (ok && st.st_uid == geteuid() && st.st_uid != uid) ok = fchown(fd, uid, static_cast<gid_t>(-1)) == 0;
+    ok = ok && fchmod(fd, 0700) == 0 && fstat(fd, &st) == 0 && st.st_uid == uid && (st.st_mode & 077) == 0;
+    if (!ok) {
+        int error = errno ? errno : EPERM;
+        close(fd);
+        errno = error;
+        return -1;
+    }
+    return fd;
+}
+
 }  // namespace
+
+bool write_report_file(ReportPlace which, const std::string& name, const std::string& content) {
+    Reentry own;  // the fds here are fdtrack's
+    if (current_dir(which) < 0) return false;
+    Place& place = place_of(which);
+    // Each use reads the number again: the program may take it (tracker.h).
+    auto dir = [&] { return dir_in_use(place); };
+    std::string tmp = temporary_name(name);
+    int fd;
+    {
+        HeldFdUse use;
+        fd = openat(dir(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
+    bool ok = fd >= 0 && write_all(fd, content);
+    int error = errno;
+    if (fd >= 0) ok = close(fd) == 0 && ok;
+    HeldFdUse use;
+    // rename() replaces a link planted at the final name; it never follows it.
+    if (ok && renameat(dir(), tmp.c_str(), dir(), name.c_str()) == 0) return true;
+    if (ok) error = errno;
+    if (fd >= 0) unlinkat(dir(), tmp.c_str(), 0);
+    errno = error;
+    return false;
+}
+
+void remove_report_file(ReportPlace which, const std::string& name) {
+    Reentry own;
+    int saved = errno;
+    if (current_dir(which) >= 0) {
+        Place& place = place_of(which);
+        HeldFdUse use;
+        unlinkat(dir_in_use(place), name.c_str(), 0);
+    }
+    errno = saved;
+}
+
+std::optional<std::string> read_report_file(ReportPlace which, const std::string& name) {
+    Reentry own;
+    if (current_dir(which) < 0) return std::nullopt;
+    Place& place = place_of(which);
+    int fd;
+    {
+        HeldFdUse use;
+        fd = openat(dir_in_use(place), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    }
+    if (fd < 0) return std::nullopt;
+    std::string content;
+    char buffer[65536];
+    ssize_t n;
+    while ((n = read(fd, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR)) {
+        if (n > 0) content.append(buffer, static_cast<size_t>(n));
+    }
+    close(fd);
+    if (n < 0) return std::nullopt;
+    return content;
+}
+
+std::string report_path(ReportPlace which, const std::string& name) {
+    std::string dir = dir_path(which);
+    Place& place = place_of(which);
+    PlacesLock lock;
+    if (HeldFdUse::fd(place.user_fd) >= 0) dir += "/" + user_dir_name(place.user);
+    return dir + "/" + name;
+}
+
+std::string exit_report_name(int pid) {
+    std::string prefix = config().exit_report ? config().exit_report : "exit";
+    return prefix.substr(prefix.rfind('/') + 1) + "." + std::to_string(pid) + ".json";
+}
+
+void hold_report_places() {
+    Reentry own;
+    PlacesLock lock;
+    for (ReportPlace which : {ReportPlace::exit_reports, ReportPlace::output, ReportPlace::default_output}) {
+        open_place(which);
+    }
+}
+
+void hand_report_places_to(uid_t uid) {
+    if (uid == static_cast<uid_t>(-1) || uid == geteuid() || geteuid() != 0) return;
+    Reentry own;
+    int saved = errno;
+    PlacesLock lock;
+    for (ReportPlace which : {ReportPlace::exit_reports, ReportPlace::output, ReportPlace::default_output}) {
+        Place& place = place_of(which);
+        int base = open_place(which);
+        if (base < 0 || (HeldFdUse::fd(place.user_fd) >= 0 && place.user == uid)) continue;
+        int fd = make_user_dir(base, uid);
+        if (fd < 0) {
+            if (!place.refused) {
+                place.refused = true;
+                say("cannot give " + dir_path(which) + "/" + user_dir_name(uid) + " to uid " + std::to_string(uid) +
+                    " (" + strerror(errno) + "): reports after the change of user may be lost");
+            }
+            continue;
+        }
+        release_held_fd(&place.user_fd);
+        place.user = uid;
+        std::atomic_ref<int>(place.user_fd).store(adopt_own_fd(fd));
+        hold_own_fd(&place.user_fd);
+    }
+    errno = saved;
+}
+
+bool is_report_place_fd(int fd) {
+    if (fd < 0) return false;
+    for (Place& place : g_places) {
+        if (HeldFdUse::fd(place.fd) == fd || HeldFdUse::fd(place.user_fd) == fd) return true;
+    }
+    return false;
+}
+
+void report_places_after_fork() { pthread_mutex_init(&g_places_lock, nullptr); }
+
 
 bool write_all(int fd, const std::string& content) {
     size_t done = 0;
@@ -67,30 +277,6 @@ bool write_all(int fd, const std::string& content) {
         done += static_cast<size_t>(n);
     }
     return true;
-}
-
-bool write_report_file(const std::string& path, const std::string& content) {
-    Reentry own;  // the fds here are fdtrack's
-    size_t slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-    int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) return false;
-    std::string tmp = temporary_name(name);
-    int fd = openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write_all(fd, content);
-    int error = errno;
-    if (fd >= 0) ok = close(fd) == 0 && ok;
-    // rename() replaces a link planted at the final name; it never follows it.
-    if (ok && renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) == 0) {
-        close(dir_fd);
-        return true;
-    }
-    if (ok) error = errno;
-    if (fd >= 0) unlinkat(dir_fd, tmp.c_str(), 0);
-    close(dir_fd);
-    errno = error;
-    return false;
 }
 
 std::string temp_dir() {

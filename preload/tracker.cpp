@@ -115,7 +115,7 @@ constexpr int kAhead = 256;
 
 // The holders of fdtrack's long-lived fds (tracker.h). Entries are only
 // added: a holder whose fd was closed reads -1 or a number no longer own.
-constexpr int kMaxHolders = 8;
+constexpr int kMaxHolders = 12;
 std::atomic<int*> g_holders[kMaxHolders];
 std::atomic<int> g_uses{0};
 std::atomic<bool> g_moving{false};
@@ -248,6 +248,17 @@ void move_held(int* holder, int floor) {
 }
 
 }  // namespace
+
+void release_held_fd(int* holder) {
+    Reentry own;
+    Moving moving;
+    int fd = holder_fd(holder);
+    if (fd < 0) return;
+    std::atomic_ref<int>(*holder).store(-1);
+    while (g_uses.load() > 0) sched_yield();  // a use that read the number
+    registry().remove(fd);
+    syscall(SYS_close, fd);
+}
 
 void make_room_for(int target) {
     if (registry().origin(target) != Origin::own) return;  // the fast path of every dup2

@@ -54,6 +54,8 @@ void call_failed(int error);
 // for, the old number closed, free for the program as without fdtrack.
 // hold_own_fd: `*holder` now holds an own fd (from adopt_own_fd), or -1.
 void hold_own_fd(int* holder);
+// Closes the fd `*holder` holds, once no use is in flight; `*holder` becomes -1.
+void release_held_fd(int* holder);
 // Frees `target` if it is a held own fd (an own fd held by nobody, such as
 // a report being written, stays: it is closed again soon).
 void make_room_for(int target);

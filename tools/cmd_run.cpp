@@ -272,24 +272,33 @@ public:
 
     // The library appends ".<pid>.json".
     std::string prefix() const { return (path_ / "exit").string(); }
-    fs::path report_of(pid_t pid) const { return path_ / fmt::format("exit.{}.json", pid); }
 
-    // Reports left by processes other than `child` (exec'd children).
-    std::vector<std::pair<pid_t, fs::path>> other_reports(pid_t child) const {
-        std::vector<std::pair<pid_t, fs::path>> found;
+    // Every exit report, by pid: in the directory, or in the subdirectory
+    // uid-<N> a process made for itself before it became user N (nginx's
+    // workers); only this directory's owner could make one.
+    std::map<pid_t, fs::path> reports() const {
+        std::map<pid_t, fs::path> found;
         std::error_code error;
         for (const fs::directory_entry& entry : fs::directory_iterator(path_, error)) {
-            std::string name = entry.path().filename().string();
-            pid_t pid = 0;
-            if (sscanf(name.c_str(), "exit.%d.json", &pid) == 1 && pid != child && name.ends_with(".json")) {
-                found.emplace_back(pid, entry.path());
+            if (entry.is_directory(error) && !entry.is_symlink(error) &&
+                entry.path().filename().string().starts_with("uid-")) {
+                for (const fs::directory_entry& inner : fs::directory_iterator(entry.path(), error)) add(inner, found);
+            } else {
+                add(entry, found);
             }
         }
-        std::sort(found.begin(), found.end());
         return found;
     }
 
 private:
+    static void add(const fs::directory_entry& entry, std::map<pid_t, fs::path>& found) {
+        std::string name = entry.path().filename().string();
+        pid_t pid = 0;
+        if (sscanf(name.c_str(), "exit.%d.json", &pid) == 1 && name == fmt::format("exit.{}.json", pid)) {
+            found.emplace(pid, entry.path());
+        }
+    }
+
     fs::path path_;
 };
 
@@ -408,7 +417,9 @@ void write_json(const std::string& path, const Report& report) {
 std::optional<ProcessReport> read_exit_report(const fs::path& path, pid_t pid, const RunOptions& options,
                                               const std::vector<SuppressionRule>& suppressions) {
     try {
-        ProcessReport process{pid, report_from_file(path.string())};
+        // Not followed: a process that became another user wrote it in a
+        // directory of that user's.
+        ProcessReport process{pid, report_from_file(path.string(), Links::refused)};
         apply_suppressions(suppressions, process.report);
         apply_user_paths(options.user_paths, process.report);
         return process;
@@ -443,7 +454,8 @@ int run_program(const RunOptions& options) {
         return child.exec_errno == ENOENT ? 127 : 126;
     }
 
-    fs::path path = reports.report_of(child.pid);
+    std::map<pid_t, fs::path> exit_reports = reports.reports();
+    fs::path path = exit_reports.contains(child.pid) ? exit_reports[child.pid] : fs::path();
     std::optional<ProcessReport> main = read_exit_report(path, child.pid, options, suppressions);
     const LeakKinds gated = *parse_leak_kinds(options.errors_for_leak_kinds), every{true, true};
     bool failed = false;
@@ -461,7 +473,8 @@ int run_program(const RunOptions& options) {
     // closes are shown, the summary line counts them all.
     std::vector<ProcessReport> children;
     if (options.follow_children) {
-        for (const auto& [pid, other_path] : reports.other_reports(child.pid)) {
+        for (const auto& [pid, other_path] : exit_reports) {
+            if (pid == child.pid) continue;
             std::optional<ProcessReport> other = read_exit_report(other_path, pid, options, suppressions);
             if (!other) continue;
             if (has_errors(other->report, every)) {

@@ -23,6 +23,7 @@ void after_fork_in_child() {
     reset_thread_state_after_fork();
     own_fds_after_fork();
     registry().repair_after_fork();
+    report_places_after_fork();
     if (is_dump_copy()) return;  // writes one dump and leaves: no thread, no socket
     reset_dump_state_after_fork();
     forget_recorded_since_fork();
