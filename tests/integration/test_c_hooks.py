@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import LIBRARY, run_fdtrack
+from conftest import EXIT_EXPECTED, LIBRARY, run_fdtrack
 
 # name -> (source, extra cflags, libs). Each program exits with status 7.
 PROGRAMS = {
@@ -24,7 +24,6 @@ PROGRAMS = {
     "close": ("close.c", (), ()),
     "privileged": ("privileged.c", (), ()),
 }
-EXIT_EXPECTED = 7
 EXIT_UNPRIVILEGED = 77
 
 # (hooked function, program, LEAK marker, expected call, expected kind, fds per call)
@@ -108,7 +107,8 @@ CLOSERS = {"close", "close_range", "closefrom", "fclose", "pclose", "closedir"}
 # handler wins) in test_live.py.
 ELSEWHERE = {"vfork", "sigaction", "signal", "execl", "execle", "execlp", "execv", "execve", "execvp", "execvpe",
              "fexecve", "execveat", "posix_spawn", "posix_spawnp", "system",
-             "pthread_setname_np"}  # test_thread_names.py
+             "pthread_setname_np",  # test_thread_names.py
+             "chroot", "setuid", "seteuid", "setreuid", "setresuid"}  # test_report_places.py
 
 
 @pytest.fixture(scope="session")

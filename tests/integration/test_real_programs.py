@@ -349,8 +349,6 @@ def test_nginx_under_load(fdtrack_build, servers, open_dir):
     assert not list(open_dir.glob(".*.json")) and not list(open_dir.glob("fdtrack.*")), sorted(os.listdir(open_dir))
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 item 5: nginx's workers run as nobody and cannot write their "
-                                       "exit reports into fdtrack run's directory ('could not write the exit report')")
 @requires("nginx-light", "nginx")
 def test_nginx_workers_exit_reports_survive_the_privilege_drop(fdtrack_build, servers, open_dir):
     port, argv = nginx_setup(open_dir)
@@ -493,23 +491,35 @@ def test_postgres_under_pgbench(fdtrack_build, servers, open_dir, other_user, sh
     assert "could not write" not in pg.output()
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 item 5: postgres started by `fdtrack run -- pg_ctl start` outlives "
-                                       "fdtrack run, whose directory for its exit report is gone by then")
 @requires("postgresql", PG / "postgres", PG / "pg_ctl")
 def test_postgres_daemon_outliving_fdtrack_run_keeps_its_exit_report(fdtrack_build, open_dir, other_user,
                                                                       shared_build):
+    """pg_ctl returns, and fdtrack run with it, while the postmaster it
+    started serves on: its exit report goes to the output directory."""
     port = postgres_cluster(open_dir, other_user)
     log = open_dir / "postgres.log"
-    env = _environment({}, open_dir)
+    out = open_dir / "reports"
+    out.mkdir(mode=0o700)
+    shutil.chown(out, other_user.uid, other_user.gid)
+    env = _environment({"FDTRACK_OUTPUT": str(out)}, open_dir)
     started = other_user.run([shared_build.cli, "run", "--follow-children", "--", PG / "pg_ctl", "start", "-w", "-D",
                               open_dir / "data", "-l", log, "-o", " ".join(postgres_options(open_dir, port))],
                              env=env, timeout=60)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
+        postmaster = int((open_dir / "data" / "postmaster.pid").read_text().split()[0])
     finally:
         pg_ctl_stop(open_dir, other_user)
+    # pg_ctl returns once the pid file is gone; the exit report comes after.
+    wait_for(lambda: not Path(f"/proc/{postmaster}").exists(), "end of the postmaster")
     said = log.read_text(errors="replace")
     assert "could not write" not in said, said
+    assert "fdtrack run has ended" in said, said
+    exits = [r for r in map(load_report, out.glob("fdtrack.*.json")) if r["trigger"] == "exit"]
+    (report,) = [r for r in exits if r.pid == postmaster] or [None]
+    assert report is not None, (postmaster, sorted(p.name for p in out.iterdir()), said[-2000:])
+    check_well_formed(report.data)
+    assert report.tracked(), report  # its listening sockets, opened under fdtrack
 
 
 # ---- issue #10 items still open --------------------------------------------------------

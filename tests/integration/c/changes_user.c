@@ -1,0 +1,57 @@
+/* Leaks an fd, then changes what daemons change before they serve, then
+   leaks another and exits: reports must still reach their directory.
+     changes_user setuid UID        memcached -u: the whole process becomes UID
+     changes_user setreuid UID      the same through setreuid, or setresuid
+     changes_user seteuid UID       a temporary drop: root may come back
+     changes_user fork-setuid UID   nginx: a forked worker becomes UID, the master stays
+     changes_user chroot DIR        a chrooted server
+     changes_user signal-exit N     N fds, then its own dump signal and exit at once */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static void leak_before(void) { CHECK(eventfd(0, 0) >= 0); /* LEAK: before */ }
+
+static void leak_after(void) { CHECK(eventfd(0, 0) >= 0); /* LEAK: after */ }
+
+int main(int argc, char** argv) {
+    CHECK(argc == 3);
+    const char* how = argv[1];
+    uid_t uid = (uid_t)atoi(argv[2]);
+    leak_before();
+    if (!strcmp(how, "setuid")) {
+        CHECK(setuid(uid) == 0);
+    } else if (!strcmp(how, "setreuid")) {
+        CHECK(setreuid(uid, uid) == 0);
+    } else if (!strcmp(how, "setresuid")) {
+        CHECK(setresuid(uid, uid, uid) == 0);
+    } else if (!strcmp(how, "seteuid")) {
+        CHECK(seteuid(uid) == 0);
+    } else if (!strcmp(how, "fork-setuid")) {
+        pid_t worker = fork();
+        CHECK(worker >= 0);
+        if (worker == 0) {
+            CHECK(setuid(uid) == 0);
+            leak_after();
+            exit(EXIT_EXPECTED);
+        }
+        int status;
+        CHECK(waitpid(worker, &status, 0) == worker && WIFEXITED(status) && WEXITSTATUS(status) == EXIT_EXPECTED);
+    } else if (!strcmp(how, "chroot")) {
+        CHECK(chroot(argv[2]) == 0 && chdir("/") == 0);
+    } else if (!strcmp(how, "signal-exit")) {
+        for (int i = 0; i < atoi(argv[2]); ++i) leak_after();
+        CHECK(kill(getpid(), SIGUSR1) == 0);
+        exit(EXIT_EXPECTED);
+    } else {
+        CHECK(!"a known way to change");
+    }
+    leak_after();
+    return EXIT_EXPECTED;
+}
