@@ -193,9 +193,10 @@ def test_dump_storm_while_threads_churn(build_c, live):
     for dump in dumps:
         check_well_formed(dump.data, where=str(dump.path))
         by_trigger[dump["trigger"]] = by_trigger.get(dump["trigger"], 0) + 1
-    # Signals coalesce while a dump runs; each `fdtrack dump` writes one too.
+    # Signals coalesce while a dump runs, the more so on a busy machine;
+    # `fdtrack dump` writes no file.
     assert by_trigger.get("exit") == 1, by_trigger
-    assert len(cli_answers) + 1 < len(dumps) - 1 <= 1000 + 1, by_trigger
+    assert 1 <= by_trigger.get("signal", 0) <= signals_sent[0] and len(by_trigger) == 2, by_trigger
     assert not list(storm.out.glob("*.tmp")), "half-written reports left behind"
     assert all(dump.path.with_suffix(".txt").exists() for dump in dumps)
     notices = [line for line in storm.stderr().splitlines() if line.startswith("fdtrack: ")]
