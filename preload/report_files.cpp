@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,9 +14,11 @@
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
+#include <mutex>
 
 #include "preload/config.h"
 #include "preload/dump.h"
+#include "preload/fork_safe_mutex.h"
 #include "preload/registry.h"
 #include "preload/thread_state.h"
 #include "preload/tracker.h"
@@ -70,15 +71,8 @@ struct Place {
 constinit Place g_places[3];
 // Opening and handing over places; never held across a report's writing. A
 // fork child gets it free (report_places_after_fork).
-constinit pthread_mutex_t g_places_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit ForkSafeMutex g_places_lock;
 
-class PlacesLock {
-public:
-    PlacesLock() { pthread_mutex_lock(&g_places_lock); }
-    ~PlacesLock() { pthread_mutex_unlock(&g_places_lock); }
-    PlacesLock(const PlacesLock&) = delete;
-    PlacesLock& operator=(const PlacesLock&) = delete;
-};
 
 Place& place_of(ReportPlace place) { return g_places[static_cast<int>(place)]; }
 
@@ -124,7 +118,7 @@ int open_place(ReportPlace which) {
 
 // The directory reports of `which` go to now; errno set when there is none.
 int current_dir(ReportPlace which) {
-    PlacesLock lock;
+    std::lock_guard lock(g_places_lock);
     int base = open_place(which);
     return base < 0 ? -1 : dir_in_use(place_of(which));
 }
@@ -213,7 +207,7 @@ std::optional<std::string> read_report_file(ReportPlace which, const std::string
 std::string report_path(ReportPlace which, const std::string& name) {
     std::string dir = dir_path(which);
     Place& place = place_of(which);
-    PlacesLock lock;
+    std::lock_guard lock(g_places_lock);
     if (HeldFdUse::fd(place.user_fd) >= 0) dir += "/" + user_dir_name(place.user);
     return dir + "/" + name;
 }
@@ -225,7 +219,7 @@ std::string exit_report_name(int pid) {
 
 void hold_report_places() {
     Reentry own;
-    PlacesLock lock;
+    std::lock_guard lock(g_places_lock);
     for (ReportPlace which : {ReportPlace::exit_reports, ReportPlace::output, ReportPlace::default_output}) {
         open_place(which);
     }
@@ -235,7 +229,7 @@ void hand_report_places_to(uid_t uid) {
     if (uid == static_cast<uid_t>(-1) || uid == geteuid() || geteuid() != 0) return;
     Reentry own;
     int saved = errno;
-    PlacesLock lock;
+    std::lock_guard lock(g_places_lock);
     for (ReportPlace which : {ReportPlace::exit_reports, ReportPlace::output, ReportPlace::default_output}) {
         Place& place = place_of(which);
         int base = open_place(which);
@@ -265,7 +259,7 @@ bool is_report_place_fd(int fd) {
     return false;
 }
 
-void report_places_after_fork() { pthread_mutex_init(&g_places_lock, nullptr); }
+void report_places_after_fork() { g_places_lock.reset_after_fork(); }
 
 
 bool write_all(int fd, const std::string& content) {
