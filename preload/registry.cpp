@@ -7,6 +7,8 @@
 
 #include <climits>
 
+#include "preload/site_counts.h"
+
 namespace fdtrack {
 
 // One cache line per fd: threads working on neighbouring fds do not contend.
@@ -77,6 +79,7 @@ void Registry::put(int fd, const FdInfo& info) {
     if (!s) return;
     lock(*s);
     uint8_t before = s->origin.load(std::memory_order_relaxed);
+    uint32_t before_stack = s->stack.load(std::memory_order_relaxed);
     s->call.store(info.call, std::memory_order_relaxed);
     s->stack.store(info.stack, std::memory_order_relaxed);
     s->tid.store(info.tid, std::memory_order_relaxed);
@@ -88,6 +91,9 @@ void Registry::put(int fd, const FdInfo& info) {
     s->held_by_stream.store(info.held_by_stream, std::memory_order_relaxed);
     s->origin.store(static_cast<uint8_t>(info.origin), std::memory_order_relaxed);
     unlock(*s);
+    // A missed close, or dup2's implicit one: the old site has one fewer.
+    if (before == static_cast<uint8_t>(Origin::tracked)) count_open(before_stack, -1);
+    if (info.origin == Origin::tracked) count_open(info.stack, 1);
     int delta = counts(static_cast<uint8_t>(info.origin)) - counts(before);
     if (delta) live_.fetch_add(delta, std::memory_order_relaxed);
     int seen = max_fd_.load(std::memory_order_relaxed);
@@ -139,8 +145,10 @@ Origin Registry::remove(int fd, FdInfo* removed) {
     // it again is a double close, as valgrind reports it for either.
     bool was_program_fd = before == static_cast<uint8_t>(Origin::tracked) || before == static_cast<uint8_t>(Origin::inherited);
     Origin after = was_program_fd ? Origin::closed : Origin::empty;
+    uint32_t stack = s->stack.load(std::memory_order_relaxed);
     s->origin.store(static_cast<uint8_t>(after), std::memory_order_relaxed);
     unlock(*s);
+    if (before == static_cast<uint8_t>(Origin::tracked)) count_open(stack, -1);
     if (counts(before)) live_.fetch_sub(1, std::memory_order_relaxed);
     return static_cast<Origin>(before);
 }

@@ -1,0 +1,21 @@
+// How many fds each interned stack has open now, kept by the registry as
+// tracked records come and go: what fdtrack top, the history and the
+// counts-only request read without walking the fd table.
+#pragma once
+
+#include <cstdint>
+
+namespace fdtrack {
+
+// Adds `delta` to stack `id`'s count. Lock-free and allocation-free but for
+// the first id of each block of 4096 (one mmap). Ids past the last block are
+// not counted.
+void count_open(uint32_t id, int delta);
+
+// Stack `id`'s count now (0 for an id never counted).
+int32_t open_count(uint32_t id);
+
+// One past the highest id counted so far.
+uint32_t counted_ids();
+
+}  // namespace fdtrack
