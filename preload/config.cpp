@@ -103,6 +103,10 @@ void parse(Config& c) {
         if (parse_int(v, 1, 1 << 30, &number)) c.threshold = number;
         else complain("FDTRACK_THRESHOLD", v, "a positive number of fds");
     }
+    if (const char* v = getenv("FDTRACK_INTERVAL")) {
+        if (parse_int(v, 0, 86400, &number)) c.interval_s = static_cast<int>(number);
+        else complain("FDTRACK_INTERVAL", v, "seconds between history samples, from 1 to 86400, or 0 for none");
+    }
     c.suppressions = string_setting("FDTRACK_SUPPRESSIONS");
     if (const char* v = getenv("FDTRACK_USER_PATHS"); v && *v) {
         if (parse_absolute_paths(v)) c.user_paths = keep("FDTRACK_USER_PATHS", v);

@@ -13,6 +13,7 @@ struct Config {
     int dump_signal = 0;             // FDTRACK_SIGNAL: 0 = none; default SIGUSR1
     const char* output_dir = nullptr;     // FDTRACK_OUTPUT; nullptr = the private default (report_files.h)
     int64_t threshold = -1;          // FDTRACK_THRESHOLD; -1 = 90% of the soft RLIMIT_NOFILE
+    int interval_s = 10;             // FDTRACK_INTERVAL: seconds between history samples; 0 = no history
     const char* suppressions = nullptr;   // FDTRACK_SUPPRESSIONS
     const char* user_paths = nullptr;     // FDTRACK_USER_PATHS: "DIR:DIR", every entry absolute
     bool follow_children = false;    // FDTRACK_FOLLOW_CHILDREN=1

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "preload/dump.h"
+#include "preload/history.h"
 #include "preload/triggers.h"
 #include "preload/registry.h"
 #include "preload/snapshot.h"
@@ -242,8 +243,13 @@ void* run(void*) {
         int listener = HeldFdUse::fd(g_listen_fd);
         int64_t pause_left = listener_paused_until - monotonic_ms();
         bool listening = listener >= 0 && pause_left <= 0;
+        int timeout = listener >= 0 && !listening ? static_cast<int>(pause_left) : -1;
+        if (int sample_in = next_sample_in_ms(); sample_in >= 0 && (timeout < 0 || sample_in < timeout)) {
+            timeout = sample_in;
+        }
         pollfd fds[2] = {{HeldFdUse::fd(g_wake_fd), POLLIN, 0}, {listener, POLLIN, 0}};
-        int ready = poll(fds, listening ? 2 : 1, listener >= 0 && !listening ? static_cast<int>(pause_left) : -1);
+        int ready = poll(fds, listening ? 2 : 1, timeout);
+        sample_history_if_due();
         if (ready < 0) {
             if (errno == EINTR) continue;
             return nullptr;

@@ -22,6 +22,7 @@
 #include "preload/bad_closes.h"
 #include "preload/exec_handover.h"
 #include "preload/fd_describe.h"
+#include "preload/history.h"
 #include "preload/registry.h"
 #include "preload/stack_table.h"
 #include "preload/symbolizer.h"
@@ -147,8 +148,8 @@ const std::vector<SuppressionRule>& configured_suppressions() {
 // One Python line is one site for its user, even when CPython 3.11 reaches
 // it through different C paths (its specialising interpreter changes them
 // once code is warm): sites with the same call and Python stack are merged
-// into the one with the lowest id.
-void merge_python_sites(Report& report) {
+// into the one with the lowest id. Returns which site each merged one went to.
+std::map<int, int> merge_python_sites(Report& report) {
     std::map<std::string, size_t> first_with;  // call + Python stack -> index in `merged`
     std::map<int, int> merged_into;
     std::vector<Site> merged;
@@ -174,6 +175,24 @@ void merge_python_sites(Report& report) {
     for (FdEntry& fd : report.fds) {
         if (fd.site && merged_into.count(*fd.site)) fd.site = merged_into[*fd.site];
     }
+    return merged_into;
+}
+
+// Each site's history, merged from its stacks' (history.h).
+void add_history(Report& report, const std::map<int, int>& merged_into) {
+    if (config().interval_s <= 0) return;
+    std::map<int, std::vector<uint32_t>> stacks;
+    for (const Site& site : report.sites) stacks[site.id].push_back(static_cast<uint32_t>(site.id));
+    for (auto [from, into] : merged_into) stacks[into].push_back(static_cast<uint32_t>(from));
+    auto samples = [](const std::vector<HistoryPoint>& points) {
+        std::vector<CountSample> out;
+        out.reserve(points.size());
+        for (const HistoryPoint& p : points) out.push_back({p.time_s, p.count});
+        return out;
+    };
+    for (Site& site : report.sites) site.history = samples(history_of(stacks[site.id]));
+    report.history_interval_s = config().interval_s;
+    report.open_history = samples(open_fds_history());
 }
 
 void add_bad_closes(Report& report, Symbolizer& symbolizer) {
@@ -287,7 +306,7 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
         site.newest_age_s = counted.newest_age_s;
         report.sites.push_back(std::move(site));
     }
-    merge_python_sites(report);
+    add_history(report, merge_python_sites(report));
     add_bad_closes(report, symbolizer);
     std::stable_sort(report.sites.begin(), report.sites.end(),
                      [](const Site& a, const Site& b) { return a.count > b.count; });

@@ -30,6 +30,14 @@ struct PythonFrame {
     int line = 0;
 };
 
+// An open count at a time (Unix seconds): one point of a history, which
+// holds a count until the next point.
+struct CountSample {
+    int64_t time = 0;
+    int count = 0;
+    bool operator==(const CountSample&) const = default;
+};
+
 struct Site {
     int id = 0;
     int count = 0;           // fds of this site open in this report
@@ -38,6 +46,7 @@ struct Site {
     double newest_age_s = 0;
     std::vector<NativeFrame> frames;  // innermost first
     std::vector<PythonFrame> python;  // innermost first
+    std::vector<CountSample> history;  // oldest first, ending at the report's time; empty: none kept
 };
 
 struct FdEntry {
@@ -82,6 +91,8 @@ struct Report {
     std::vector<FdEntry> fds;
     std::vector<Site> sites;
     std::vector<BadClose> bad_closes;
+    int history_interval_s = 0;              // 0: the process kept no history
+    std::vector<CountSample> open_history;   // all open fds (not fdtrack's), oldest first
 };
 
 // A leak, in an exit report: a tracked fd that no suppression matched.

@@ -225,6 +225,26 @@ PythonFrame python_frame_from_json(const json& j, const std::string& path) {
     return frame;
 }
 
+// [[time, count], ...], oldest first; absent is empty.
+std::vector<CountSample> history_from_json(const json& object, std::string_view key, const std::string& parent) {
+    std::vector<CountSample> history;
+    const json* samples = find(object, key, parent, false);
+    if (!samples) return history;
+    std::string path = child_path(parent, key);
+    if (!samples->is_array()) wrong_type(path, "an array", *samples);
+    for (size_t i = 0; i < samples->size(); ++i) {
+        const json& pair = (*samples)[i];
+        std::string at = index_path(path, i);
+        if (!pair.is_array() || pair.size() != 2) wrong_type(at, "a [time, count] pair", pair);
+        CountSample sample;
+        sample.time = as_integer(pair[0], at + "[0]", 0, int64_t{1} << 40);
+        sample.count = static_cast<int>(as_integer(pair[1], at + "[1]", 0, INT32_MAX));
+        if (!history.empty() && sample.time < history.back().time) fail(at, "earlier than the sample before it");
+        history.push_back(sample);
+    }
+    return history;
+}
+
 Site site_from_json(const json& j, const std::string& path) {
     expect_object(j, path);
     Site site;
@@ -243,6 +263,7 @@ Site site_from_json(const json& j, const std::string& path) {
     for (size_t i = 0; i < python.size(); ++i) {
         site.python.push_back(python_frame_from_json(python[i], index_path(python_path, i)));
     }
+    site.history = history_from_json(j, "history", path);
     return site;
 }
 
@@ -347,6 +368,12 @@ json parse(std::string_view text) {
 
 }  // namespace
 
+ordered_json history_to_json(const std::vector<CountSample>& history) {
+    ordered_json j = ordered_json::array();
+    for (const CountSample& sample : history) j.push_back(ordered_json::array({sample.time, sample.count}));
+    return j;
+}
+
 ordered_json site_to_json(const Site& site) {
     ordered_json j;
     j["id"] = site.id;
@@ -358,6 +385,7 @@ ordered_json site_to_json(const Site& site) {
     for (const NativeFrame& frame : site.frames) j["frames"].push_back(native_frame_to_json(frame));
     j["python"] = ordered_json::array();
     for (const PythonFrame& frame : site.python) j["python"].push_back(python_frame_to_json(frame));
+    if (!site.history.empty()) j["history"] = history_to_json(site.history);
     return j;
 }
 
@@ -378,6 +406,9 @@ std::string report_to_json(const Report& report) {
     for (const Site& site : report.sites) j["sites"].push_back(site_to_json(site));
     j["bad_closes"] = ordered_json::array();
     for (const BadClose& bad : report.bad_closes) j["bad_closes"].push_back(bad_close_to_json(bad));
+    if (report.history_interval_s > 0) {
+        j["history"] = {{"interval_s", report.history_interval_s}, {"open_fds", history_to_json(report.open_history)}};
+    }
     return j.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";
 }
 
@@ -415,6 +446,11 @@ Report report_from_json(std::string_view text) {
     const json& bad_closes = get_array(j, "bad_closes", top);
     for (size_t i = 0; i < bad_closes.size(); ++i) {
         report.bad_closes.push_back(bad_close_from_json(bad_closes[i], index_path("bad_closes", i)));
+    }
+    if (const json* history = find(j, "history", top, false)) {
+        expect_object(*history, "history");
+        report.history_interval_s = get_int(*history, "interval_s", "history");
+        report.open_history = history_from_json(*history, "open_fds", "history");
     }
     return report;
 }

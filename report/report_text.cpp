@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "report/growth.h"
 #include "report/printable.h"
 #include "report/user_code.h"
 
@@ -99,9 +100,16 @@ std::vector<SiteGroup> group_by_site(const Report& report, const std::function<b
                   [](const FdEntry* a, const FdEntry* b) { return a->fd < b->fd; });
         sorted.push_back(std::move(group));
     }
-    // Ties go by site id, so the same report always renders the same way.
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const SiteGroup& a, const SiteGroup& b) { return a.fds.size() > b.fds.size(); });
+    // Growing sites first, the fastest first (a leak is a site that keeps
+    // growing); then by size. Ties go by site id, so the same report always
+    // renders the same way.
+    auto growth = [](const SiteGroup& g) { return g.site ? growth_of(g.site->history) : Growth{}; };
+    std::stable_sort(sorted.begin(), sorted.end(), [&](const SiteGroup& a, const SiteGroup& b) {
+        Growth ga = growth(a), gb = growth(b);
+        if (ga.growing != gb.growing) return ga.growing;
+        if (ga.growing && ga.per_minute != gb.per_minute) return ga.per_minute > gb.per_minute;
+        return a.fds.size() > b.fds.size();
+    });
     return sorted;
 }
 
@@ -131,6 +139,8 @@ void render_group(std::string& out, const SiteGroup& group, bool exit_report,
                        group_location(group, user_paths), call == kinds ? call : fmt::format("{}, {}", call, kinds));
     if (group.site_id >= 0) out += fmt::format("  [site {}]", group.site_id);
     out += '\n';
+    std::string grew = group.site ? describe_growth(growth_of(group.site->history)) : "";
+    if (!grew.empty()) out += fmt::format("    {}, oldest {}\n", grew, format_age(group.site->oldest_age_s));
 
     size_t shown = std::min(group.fds.size(), kExampleFds);
     size_t fd_width = 1, kind_width = 1, age_width = 1;
@@ -154,7 +164,7 @@ void render_group(std::string& out, const SiteGroup& group, bool exit_report,
     }
     if (group.fds.size() > shown) out += fmt::format("    ... and {} more\n", group.fds.size() - shown);
     // A leak is a site whose fds keep getting older and more numerous.
-    if (group.site && group.fds.size() > 1) {
+    if (group.site && group.fds.size() > 1 && grew.empty()) {
         out += fmt::format("    oldest {}, newest {}\n", format_age(group.site->oldest_age_s),
                            format_age(group.site->newest_age_s));
     }

@@ -50,6 +50,7 @@ struct RunOptions {
     std::string signal;
     std::string output;
     std::string threshold;
+    std::string interval;
     std::string suppressions;
     std::optional<std::string> user_paths;
     bool follow_children = false;
@@ -218,6 +219,7 @@ std::vector<std::string> child_environment(const RunOptions& options, const std:
     if (!options.signal.empty()) overrides["FDTRACK_SIGNAL"] = options.signal;
     if (!options.output.empty()) overrides["FDTRACK_OUTPUT"] = options.output;
     if (!options.threshold.empty()) overrides["FDTRACK_THRESHOLD"] = options.threshold;
+    if (!options.interval.empty()) overrides["FDTRACK_INTERVAL"] = options.interval;
     // Absolute: the program may change directory before its first report.
     if (!options.suppressions.empty()) overrides["FDTRACK_SUPPRESSIONS"] = fs::absolute(options.suppressions);
     if (options.user_paths) overrides["FDTRACK_USER_PATHS"] = *options.user_paths;
@@ -528,6 +530,10 @@ Command add_run_command(CLI::App& app) {
     sub->add_option("--threshold", options->threshold,
                     "Dump once when the open count reaches N (default: 90% of the fd limit) [FDTRACK_THRESHOLD]")
         ->transform(whole_number(1, 1 << 30).description(""))->type_name("N");
+    sub->add_option("--interval", options->interval,
+                    "Seconds between samples of each site's open count, the history every report carries "
+                    "(default 10; 0: none) [FDTRACK_INTERVAL]")
+        ->transform(whole_number(0, 86400).description(""))->type_name("SECONDS");
     sub->add_option("--suppressions", options->suppressions,
                     "Leaks matching a rule in FILE are not counted (docs/suppressions.md) [FDTRACK_SUPPRESSIONS]")
         ->check(readable_file().description(""))->type_name("FILE");

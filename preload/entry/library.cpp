@@ -10,6 +10,7 @@
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
 #include "preload/exec_handover.h"
+#include "preload/history.h"
 #include "preload/python/exit_hook.h"
 #include "preload/python/frames.h"
 #include "preload/registry.h"
@@ -24,6 +25,7 @@ void after_fork_in_child() {
     own_fds_after_fork();
     registry().repair_after_fork();
     report_places_after_fork();
+    history_after_fork();
     if (is_dump_copy()) return;  // writes one dump and leaves: no thread, no socket
     reset_dump_state_after_fork();
     forget_recorded_since_fork();
