@@ -48,6 +48,7 @@ Report sample_report() {
     site.frames.push_back({"leak_open", "/src/leaks.c", 34, "/usr/local/bin/leaky", 0x55d0c2a1b2c3});
     site.frames.push_back({"", "", 0, "/lib/x86_64-linux-gnu/libc.so.6", UINT64_MAX});
     site.python.push_back({"infer", "/srv/app.py", 27});
+    site.history = {{1796190000, 0}, {1796190010, 1}};
     report.sites.push_back(site);
 
     Site other;
@@ -58,6 +59,8 @@ Report sample_report() {
     report.sites.push_back(other);
 
     report.bad_closes.push_back({9, "double_close", 5, 4, std::nullopt});
+    report.history_interval_s = 10;
+    report.open_history = {{1796190000, 5}, {1796190010, 6}};
     return report;
 }
 
@@ -90,6 +93,33 @@ TEST(ReportJson, RoundTripIsLossless) {
     EXPECT_EQ(read.bad_closes[0].site, 5);
     EXPECT_EQ(read.bad_closes[0].previous_close_site, 4);
     EXPECT_EQ(read.bad_closes[0].opened_site, std::nullopt);
+    EXPECT_EQ(read.sites[0].history, original.sites[0].history);
+    EXPECT_TRUE(read.sites[1].history.empty());
+    EXPECT_EQ(read.history_interval_s, 10);
+    EXPECT_EQ(read.open_history, original.open_history);
+}
+
+TEST(ReportJson, HistoryIsPairsOfTimeAndCount) {
+    auto j = nlohmann::json::parse(report_to_json(sample_report()));
+    EXPECT_EQ(j["sites"][0]["history"], nlohmann::json::parse("[[1796190000, 0], [1796190010, 1]]"));
+    EXPECT_FALSE(j["sites"][1].contains("history"));  // none kept for it
+    EXPECT_EQ(j["history"]["interval_s"], 10);
+    EXPECT_EQ(j["history"]["open_fds"][1], nlohmann::json::parse("[1796190010, 6]"));
+    Report without = sample_report();
+    without.history_interval_s = 0;
+    EXPECT_FALSE(nlohmann::json::parse(report_to_json(without)).contains("history"));
+}
+
+TEST(ReportJson, RejectsABrokenHistory) {
+    for (const char* history : {R"([[1796190010, 1], [1796190000, 2]])", R"([[1796190000]])", R"([[1796190000, -1]])",
+                                R"({"t": 1})", R"([["now", 1]])"}) {
+        auto j = nlohmann::json::parse(report_to_json(sample_report()));
+        j["sites"][0]["history"] = nlohmann::json::parse(history);
+        EXPECT_THROW(report_from_json(j.dump()), ReportError) << history;
+        j = nlohmann::json::parse(report_to_json(sample_report()));
+        j["history"]["open_fds"] = nlohmann::json::parse(history);
+        EXPECT_THROW(report_from_json(j.dump()), ReportError) << history;
+    }
 }
 
 TEST(ReportJson, FollowsTheSpecShape) {
