@@ -1,37 +1,20 @@
 // `fdtrack dump PID [--json]`: ask a running tracked process for a snapshot
 // now, through its control socket (works whatever became of the dump signal).
-#include <errno.h>
-#include <poll.h>
-#include <pwd.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <optional>
-#include <set>
 #include <sstream>
 #include <string>
-#include <vector>
 
 #include "report/control_channel.h"
-#include "report/input_file.h"
 #include "report/report_json.h"
 #include "report/report_text.h"
 #include "tools/commands.h"
+#include "tools/control_client.h"
 
 namespace fdtrack::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct DumpOptions {
     int pid = 0;
@@ -39,227 +22,24 @@ struct DumpOptions {
     double timeout_s = 10;
 };
 
-std::string proc_path(int pid, const char* what) { return "/proc/" + std::to_string(pid) + "/" + what; }
-
-bool has_fdtrack_loaded(int pid) {
-    std::ifstream maps(proc_path(pid, "maps"));
-    for (std::string line; std::getline(maps, line);) {
-        if (line.find("libfdtrack") != std::string::npos) return true;
-    }
-    return false;
-}
-
-// The process's real, effective and saved uids (empty if it is gone).
-std::vector<uid_t> uids_of(int pid) {
-    std::ifstream status(proc_path(pid, "status"));
-    for (std::string line; std::getline(status, line);) {
-        if (line.rfind("Uid:", 0) != 0) continue;
-        std::istringstream fields(line.substr(4));
-        std::vector<uid_t> uids;
-        for (uid_t uid; uids.size() < 3 && fields >> uid;) uids.push_back(uid);
-        return uids;
-    }
-    return {};
-}
-
-bool is_zombie(int pid) {
-    std::ifstream stat(proc_path(pid, "stat"));
-    std::string line;
-    std::getline(stat, line);
-    size_t end = line.rfind(')');  // the command name may hold anything, ')' too
-    return end != std::string::npos && line.compare(end, 3, ") Z") == 0;
-}
-
-std::string user_name(uid_t uid) {
-    const passwd* entry = getpwuid(uid);
-    return entry ? std::string(entry->pw_name) + " (uid " + std::to_string(uid) + ")" : "uid " + std::to_string(uid);
-}
-
-// Why `fdtrack dump` cannot even try, in words a user can act on; empty if it can.
-std::string why_not_askable(int pid, const std::vector<uid_t>& uids) {
-    std::string process = "process " + std::to_string(pid);
-    if ((kill(pid, 0) != 0 && errno == ESRCH) || uids.size() < 2) return "no process with PID " + std::to_string(pid);
-    if (is_zombie(pid)) return process + " has exited; it is a zombie until its parent reaps it";
-    // The process answers only its own user and root (dump_thread.cpp): say
-    // so now rather than wait for an answer that will not come.
-    uid_t me = geteuid();
-    if (me != 0 && me != uids[1]) {
-        return process + " belongs to " + user_name(uids[1]) + "; only that user or root may dump it";
-    }
-    return {};
-}
-
-// Why the process did not answer, in words a user can act on.
-std::string why_unreachable(int pid) {
-    if (!has_fdtrack_loaded(pid)) {
-        return "process " + std::to_string(pid) +
-               " is not tracked: libfdtrack.so is not loaded in it (start it with LD_PRELOAD=libfdtrack.so or "
-               "`fdtrack run`)";
-    }
-    return "process " + std::to_string(pid) +
-           " has libfdtrack.so loaded but is not tracking (an exec'd child without --follow-children?) or its "
-           "dump thread is not running";
-}
-
-std::chrono::milliseconds left_until(Clock::time_point deadline) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-}
-
-// Connects to the abstract socket `name` within the deadline (a unix connect
-// blocks while the listener's queue is full; SO_SNDTIMEO bounds it).
-int connect_to(const std::string& name, Clock::time_point deadline) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    auto left = std::max<int64_t>(left_until(deadline).count(), 1);
-    timeval timeout{static_cast<time_t>(left / 1000), static_cast<suseconds_t>(left % 1000 * 1000)};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    memcpy(address.sun_path + 1, name.data(), name.size());
-    auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-// The inodes of the sockets `pid` holds, or nothing when its fd table cannot
-// be read (only its user and root may, and not even its user when it is not
-// dumpable).
-std::optional<std::set<std::string>> socket_inodes(int pid) {
-    std::error_code error;
-    std::filesystem::directory_iterator fds(proc_path(pid, "fd"), error);
-    if (error) return std::nullopt;
-    std::set<std::string> inodes;
-    for (const auto& entry : fds) {
-        std::string target = std::filesystem::read_symlink(entry.path(), error).string();
-        if (!error && target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
-    }
-    return inodes;
-}
-
-// The fallback names (control_channel.h) listening now, from /proc/net/unix:
-// "Num RefCount Protocol Flags Type St Inode Path", abstract paths with '@'.
-// Where the target's fds can be read, only the sockets it holds: anyone may
-// bind decoys by those names.
-std::vector<std::string> fallback_names(int pid) {
-    constexpr unsigned long kListening = 0x10000;  // __SO_ACCEPTCON
-    std::optional<std::set<std::string>> held = socket_inodes(pid);
-    std::vector<std::string> names;
-    std::ifstream table("/proc/net/unix");
-    std::string line;
-    std::getline(table, line);  // the header
-    while (std::getline(table, line)) {
-        std::istringstream fields(line);
-        std::string num, refs, protocol, flags, type, state, inode, path;
-        if (!(fields >> num >> refs >> protocol >> flags >> type >> state >> inode >> path)) continue;
-        if (path.size() < 2 || path[0] != '@' || !(strtoul(flags.c_str(), nullptr, 16) & kListening)) continue;
-        if (held && !held->count(inode)) continue;
-        std::string name = path.substr(1);
-        if (name != control_socket_name(pid) && is_control_socket_name(pid, name)) names.push_back(name);
-    }
-    return names;
-}
-
-// The control socket of `pid`, found by name and trusted only by its peer
-// credentials: the listener must have been made by that very process, under
-// one of its uids (or root). Anyone else's is closed unread, and said so.
-// Returns -1 (with `refused` saying whose were found) when there is none.
-int connect_to_target(int pid, const std::vector<uid_t>& uids, Clock::time_point deadline, std::string& refused) {
-    constexpr int kNamed = 3;  // refusals named in full; decoys can be many
-    std::vector<std::string> names{control_socket_name(pid)};
-    int n_refused = 0;
-    auto say_refused = [&] {
-        if (n_refused > kNamed) refused += "; and " + std::to_string(n_refused - kNamed) + " more";
-    };
-    for (size_t i = 0; i < names.size(); ++i) {
-        int fd = connect_to(names[i], deadline);
-        if (fd >= 0) {
-            ucred peer{};
-            socklen_t length = sizeof peer;
-            bool own_uid = false;
-            if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 && peer.pid == pid) {
-                for (uid_t uid : uids) own_uid = own_uid || peer.uid == uid;
-                if (own_uid || peer.uid == 0) {
-                    say_refused();
-                    if (n_refused) std::cerr << "fdtrack dump: " << refused << "; used @" << names[i] << "\n";
-                    return fd;
-                }
-            }
-            close(fd);
-            if (++n_refused <= kNamed) {
-                refused += std::string(n_refused > 1 ? "; " : "") + "@" + names[i] + " is held by process " +
-                           std::to_string(peer.pid) + " of " + user_name(peer.uid) + ", not by process " +
-                           std::to_string(pid) + ": refused";
-            }
-        }
-        if (i == 0) {
-            for (std::string& name : fallback_names(pid)) names.push_back(std::move(name));
-        }
-    }
-    say_refused();
-    return -1;
-}
-
-enum class Answer { complete, timed_out, too_long };
-
-// Reads the answer until the process closes the connection, within the
-// deadline and no longer than a report may be.
-Answer read_answer(int fd, Clock::time_point deadline, std::string& out) {
-    char buffer[65536];
-    for (;;) {
-        auto left = left_until(deadline);
-        if (left.count() <= 0) return Answer::timed_out;
-        pollfd p{fd, POLLIN, 0};
-        int ready = poll(&p, 1, static_cast<int>(left.count()));
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) return Answer::timed_out;
-        ssize_t n = read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return Answer::complete;
-        if (out.size() + static_cast<size_t>(n) > kMaxReportBytes) return Answer::too_long;
-        out.append(buffer, static_cast<size_t>(n));
-    }
-}
-
 int fail(const std::string& why) {
     std::cerr << "fdtrack dump: " << why << "\n";
     return 2;
 }
 
 int run_dump(const DumpOptions& options) {
-    int pid = options.pid;
-    std::string process = "process " + std::to_string(pid);
-    std::vector<uid_t> uids = uids_of(pid);
-    if (std::string why = why_not_askable(pid, uids); !why.empty()) return fail(why);
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(options.timeout_s));
-    std::string refused;
-    int fd = connect_to_target(pid, uids, deadline, refused);
-    if (fd < 0) {
-        if (!refused.empty()) std::cerr << "fdtrack dump: " << refused << "\n";
-        return fail(why_unreachable(pid));
-    }
     std::string answer;
-    Answer how = Answer::timed_out;
-    if (send(fd, kDumpRequest, strlen(kDumpRequest), MSG_NOSIGNAL) > 0) how = read_answer(fd, deadline, answer);
-    close(fd);
-    if (how == Answer::too_long) {
-        return fail(process + " sent more than " + format_size(kMaxReportBytes) + ", more than any report: gave up");
+    try {
+        answer = ask_process(options.pid, kDumpRequest, options.timeout_s, "fdtrack dump");
+    } catch (const ControlError& error) {
+        return fail(error.what());
     }
-    if (how == Answer::timed_out) {
-        std::ostringstream seconds;
-        seconds << options.timeout_s;
-        return fail(process + " did not answer within " + seconds.str() + " s");
-    }
-    if (answer.empty()) return fail(process + " closed the connection without answering");
     try {
         Report report = report_from_json(answer);
         std::cout << (options.json ? report_to_json(report) : render_text(report));
         return 0;
     } catch (const ReportError& error) {
-        return fail(process + " sent a malformed report: " + error.what());
+        return fail("process " + std::to_string(options.pid) + " sent a malformed report: " + error.what());
     }
 }
 

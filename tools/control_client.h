@@ -1,0 +1,24 @@
+// Asking a tracked process over its control socket (report/control_channel.h),
+// for `fdtrack dump` and whatever else reads a live process: the target is
+// trusted only by its peer credentials, and every wait is bounded.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace fdtrack::cli {
+
+// Why a process could not be asked, in words a user can act on (no process,
+// another user's, not tracked, no answer in time...).
+class ControlError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Sends `request` (kDumpRequest, kCountsRequest) to `pid` and returns its
+// whole answer, within `timeout_s`. `command` ("fdtrack dump") starts the
+// lines it writes on stderr about decoy sockets it refused.
+std::string ask_process(int pid, std::string_view request, double timeout_s, std::string_view command);
+
+}  // namespace fdtrack::cli
