@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -22,6 +23,7 @@
 #include "preload/bad_closes.h"
 #include "preload/exec_handover.h"
 #include "preload/fd_describe.h"
+#include "preload/fork_safe_mutex.h"
 #include "preload/history.h"
 #include "preload/registry.h"
 #include "preload/stack_table.h"
@@ -32,6 +34,13 @@
 
 namespace fdtrack {
 namespace {
+
+// The frames of each stack, symbolised once for every later report: a stack
+// never changes once interned, and keeps the names of the code it was
+// captured in even after its module is unloaded. Never freed: exit reports
+// come after static destructors.
+constinit ForkSafeMutex g_symbolized_lock;
+constinit std::unordered_map<uint32_t, Site>* g_symbolized = nullptr;
 
 // The fds open now, from the kernel's point of view.
 std::vector<int> open_fds() {
@@ -220,22 +229,47 @@ void add_bad_closes(Report& report, Symbolizer& symbolizer) {
 }  // namespace
 
 Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer) {
-    if (const Site* handed_over = foreign_site(stack_id)) return *handed_over;
-    Site site;
+    symbolize_stacks({stack_id}, symbolizer);
+    std::lock_guard lock(g_symbolized_lock);
+    auto found = g_symbolized->find(stack_id);
+    if (found != g_symbolized->end()) return found->second;
+    Site site;  // out of memory
     site.id = static_cast<int>(stack_id);
-    stack_table().for_each([&](const StackNode& stack) {
-        if (stack.id != stack_id) return;
-        for (int i = 0; i < stack.n_native; ++i) {
-            const std::vector<NativeFrame>& frames = symbolizer.symbolize(stack.native[i]);
-            site.frames.insert(site.frames.end(), frames.begin(), frames.end());
-        }
-        for (int i = 0; i < stack.n_python; ++i) {
-            const PyFrameText& f = stack.python[i];
-            site.python.push_back({f.function, f.file, f.line});
-        }
-    });
     return site;
 }
+
+void symbolize_stacks(const std::vector<uint32_t>& stack_ids, Symbolizer& symbolizer) {
+    std::lock_guard lock(g_symbolized_lock);
+    if (!g_symbolized) g_symbolized = new std::unordered_map<uint32_t, Site>;
+    std::unordered_map<uint32_t, const StackNode*> missing;
+    for (uint32_t id : stack_ids) {
+        if (g_symbolized->count(id)) continue;
+        if (const Site* handed_over = foreign_site(id)) {
+            g_symbolized->emplace(id, *handed_over);
+            continue;
+        }
+        missing.emplace(id, nullptr);
+    }
+    if (missing.empty()) return;
+    stack_table().for_each([&](const StackNode& stack) {
+        if (auto found = missing.find(stack.id); found != missing.end()) found->second = &stack;
+    });
+    for (auto [id, stack] : missing) {
+        Site site;
+        site.id = static_cast<int>(id);
+        for (int i = 0; stack && i < stack->n_native; ++i) {
+            const std::vector<NativeFrame>& frames = symbolizer.symbolize(stack->native[i]);
+            site.frames.insert(site.frames.end(), frames.begin(), frames.end());
+        }
+        for (int i = 0; stack && i < stack->n_python; ++i) {
+            const PyFrameText& f = stack->python[i];
+            site.python.push_back({f.function, f.file, f.line});
+        }
+        g_symbolized->emplace(id, std::move(site));
+    }
+}
+
+void symbolized_sites_after_fork() { g_symbolized_lock.reset_after_fork(); }
 
 void remember_command_line() {
     Reentry own;
@@ -297,6 +331,9 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
     if (described) described(listed);
 
     Symbolizer symbolizer;
+    std::vector<uint32_t> stack_ids;
+    for (const auto& [id, counted] : sites) stack_ids.push_back(id);
+    symbolize_stacks(stack_ids, symbolizer);
     for (auto& [id, counted] : sites) {
         Site site = symbolize_site(id, symbolizer);
         site.id = static_cast<int>(id);
@@ -311,6 +348,56 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
     std::stable_sort(report.sites.begin(), report.sites.end(),
                      [](const Site& a, const Site& b) { return a.count > b.count; });
     apply_suppressions(configured_suppressions(), report);
+    return report;
+}
+
+Report take_counts() {
+    Reentry own;
+    Report report;
+    report.schema = kCountsSchema;
+    report.pid = static_cast<int>(getpid());
+    report.program = own_program();
+    report.argv = own_argv();
+    report.trigger = "counts";
+    report.time = utc_now();
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    report.rlimit_nofile = limit.rlim_cur;
+    if (config().user_paths) report.user_paths = split_user_paths(config().user_paths);
+
+    // The registry alone: no /proc, no fd described, so that `fdtrack top`
+    // may ask every 2 s of a process with 20,000 fds.
+    int64_t now = monotonic_ns();
+    std::map<uint32_t, Site> sites;
+    for (int fd = 0, max = registry().max_fd(); fd <= max; ++fd) {
+        FdInfo info = registry().get(fd);
+        if (info.origin != Origin::tracked) continue;
+        double age = info.created_ns < now ? double(now - info.created_ns) / 1e9 : 0.0;
+        Site& site = sites[info.stack];
+        if (site.count++ == 0) {
+            site.call = info.call ? info.call : "";
+            site.oldest_age_s = site.newest_age_s = age;
+        }
+        site.oldest_age_s = std::max(site.oldest_age_s, age);
+        site.newest_age_s = std::min(site.newest_age_s, age);
+    }
+    report.open_count = registry().live_count();
+
+    Symbolizer symbolizer;
+    std::vector<uint32_t> stack_ids;
+    for (const auto& [id, counted] : sites) stack_ids.push_back(id);
+    symbolize_stacks(stack_ids, symbolizer);
+    for (auto& [id, counted] : sites) {
+        Site site = symbolize_site(id, symbolizer);
+        site.count = counted.count;
+        site.call = counted.call;
+        site.oldest_age_s = counted.oldest_age_s;
+        site.newest_age_s = counted.newest_age_s;
+        report.sites.push_back(std::move(site));
+    }
+    add_history(report, merge_python_sites(report));
+    std::stable_sort(report.sites.begin(), report.sites.end(),
+                     [](const Site& a, const Site& b) { return a.count > b.count; });
     return report;
 }
 

@@ -14,6 +14,7 @@
 #include "preload/python/exit_hook.h"
 #include "preload/python/frames.h"
 #include "preload/registry.h"
+#include "preload/snapshot.h"
 #include "preload/thread_state.h"
 #include "preload/tracker.h"
 
@@ -26,6 +27,7 @@ void after_fork_in_child() {
     registry().repair_after_fork();
     report_places_after_fork();
     history_after_fork();
+    symbolized_sites_after_fork();
     if (is_dump_copy()) return;  // writes one dump and leaves: no thread, no socket
     reset_dump_state_after_fork();
     forget_recorded_since_fork();
