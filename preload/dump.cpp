@@ -227,6 +227,19 @@ std::string snapshot_json() {
     return json;
 }
 
+std::string counts_json() {
+    Reentry own;
+    int saved = errno;
+    std::string json;
+    try {
+        json = report_to_json(take_counts());
+    } catch (...) {
+        json.clear();  // the client says the process did not answer
+    }
+    errno = saved;
+    return json;
+}
+
 void write_exit_report() {
     if (g_exit_written.load()) return;
     serve_dump_requests_before_exit();

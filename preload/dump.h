@@ -29,6 +29,10 @@ Dumped dump_now(const char* trigger);
 // report 1); empty if it could not be taken.
 std::string snapshot_json();
 
+// Each site's counts, ages, frames and history, without the fds (a counts
+// request: fdtrack top, fdtrack metrics); empty if they could not be taken.
+std::string counts_json();
+
 // The exit report, written once per process: from the library destructor,
 // unless the Python exit hook wrote it first (below).
 void write_exit_report();

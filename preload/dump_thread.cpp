@@ -126,15 +126,18 @@ bool trusted(int client) {
 }
 
 // Waits for the request of a trusted client, then sends what `report_json`
-// makes, all within a bounded time.
+// makes (a full report) or the counts, all within a bounded time.
 void serve(int client, const std::function<std::string()>& report_json) {
     timeval timeout{kClientPatience_s, 0};
     setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     char request[64] = {};
     ssize_t n = recv(client, request, sizeof request - 1, 0);
-    if (n <= 0 || strncmp(request, kDumpRequest, strlen(kDumpRequest)) != 0) return;
-    std::string json = report_json();
+    if (n <= 0) return;
+    std::string json;
+    if (!strcmp(request, kDumpRequest)) json = report_json();
+    else if (!strcmp(request, kCountsRequest)) json = counts_json();
+    else return;
     int64_t deadline = monotonic_ms() + kSendDeadline_s * 1000;
     for (size_t sent = 0; sent < json.size() && monotonic_ms() < deadline;) {
         ssize_t k = send(client, json.data() + sent, json.size() - sent, MSG_NOSIGNAL);

@@ -11,6 +11,8 @@
 namespace fdtrack {
 
 inline constexpr const char* kSchema = "fdtrack/1";
+// The answer to a counts request: a report without fds (docs/spec.md).
+inline constexpr const char* kCountsSchema = "fdtrack-counts/1";
 
 // The values of FdEntry::at_exit.
 inline constexpr std::string_view kNeverClosed = "never_closed";

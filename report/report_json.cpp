@@ -412,23 +412,26 @@ std::string report_to_json(const Report& report) {
     return j.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";
 }
 
-Report report_from_json(std::string_view text) {
+namespace {
+
+// A report, or a counts answer: the same fields, told apart by `expected`.
+Report document_from_json(std::string_view text, const char* expected) {
     json j = parse(text);
     if (!j.is_object()) {
         throw ReportError(fmt::format("not an fdtrack report: the top level is {}, not an object", j.type_name()));
     }
     auto schema = j.find("schema");
     if (schema == j.end()) throw ReportError("not an fdtrack report: no \"schema\" field");
-    if (!schema->is_string() || schema->get_ref<const std::string&>() != kSchema) {
+    if (!schema->is_string() || schema->get_ref<const std::string&>() != expected) {
         // Quoted short: it may be a 10 MB string (issue 9).
         std::string quoted = schema->dump(-1, ' ', false, json::error_handler_t::replace);
         throw ReportError(fmt::format("unsupported schema {} (this fdtrack reads \"{}\")", printable_excerpt(quoted),
-                                      kSchema));
+                                      expected));
     }
 
     Report report;
     const std::string top;
-    report.schema = kSchema;
+    report.schema = expected;
     report.pid = get_int(j, "pid", top);
     report.program = get_string(j, "program", top);
     report.argv = get_strings(j, "argv", top);
@@ -454,6 +457,12 @@ Report report_from_json(std::string_view text) {
     }
     return report;
 }
+
+}  // namespace
+
+Report report_from_json(std::string_view text) { return document_from_json(text, kSchema); }
+
+Report counts_from_json(std::string_view text) { return document_from_json(text, kCountsSchema); }
 
 Report report_from_file(const std::string& path, Links links) {
     std::string name = path == "-" ? "<stdin>" : printable(path);

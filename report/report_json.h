@@ -33,6 +33,10 @@ std::string report_to_json(const Report& report);
 
 Report report_from_json(std::string_view text);
 
+// The answer to a counts request (schema fdtrack-counts/1): a Report with
+// no fds, whose open_count is what fdtrack knows open.
+Report counts_from_json(std::string_view text);
+
 // The whole file at `path` ("-" for stdin); a missing or unreadable file, or
 // one that is not a regular file (a FIFO, /dev/zero), is a ReportError too,
 // so callers have one failure to handle. Messages start with the file's name.

@@ -608,3 +608,45 @@ def test_unwritable_output_dir_falls_back_to_the_private_default(build_c, live, 
     assert not notices(proc, "could not write"), proc.stderr()
     assert private.stat().st_mode & 0o777 == 0o700
     assert {path.stat().st_mode & 0o777 for path in private.iterdir()} == {0o600}
+
+
+# ---- the counts request (issue #11) ---------------------------------------------------
+
+
+def ask_socket(pid, request):
+    """The control socket's answer to `request`, as a client other than the CLI sees it."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(20)
+        s.connect(f"\0fdtrack.{pid}")
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_the_counts_request_gives_each_sites_count_without_the_fds(build_c, live):
+    proc = live([build_c("live_ctl.c").path], env={"FDTRACK_INTERVAL": "1"})
+    proc.ask("open 30")
+    proc.ask("other 5")
+    proc.ask("pipe 3")
+    counts = json.loads(ask_socket(proc.pid, b"counts\n"))
+    full = dump_json(proc.pid)
+    assert counts["schema"] == "fdtrack-counts/1" and counts["trigger"] == "counts" and counts["fds"] == []
+    assert counts["pid"] == proc.pid and counts["argv"] == full["argv"]
+
+    def by_site(report):
+        return {site["id"]: (site["call"], site["count"], site["frames"], site["python"])
+                for site in report["sites"] if site["count"]}
+
+    assert by_site(counts) == by_site(full)
+    assert sorted(site["count"] for site in counts["sites"]) == [5, 6, 30], counts["sites"]
+    known = [entry for entry in full["fds"] if entry["origin"] in ("tracked", "inherited")]
+    assert counts["open_count"] == len(known), (counts["open_count"], len(known))
+    assert counts["history"]["interval_s"] == 1
+    assert all(site["history"][-1][1] == site["count"] for site in counts["sites"]), counts["sites"]
+    # Anything else gets no answer; a full dump is still there.
+    assert ask_socket(proc.pid, b"count\n") == b""
+    assert json.loads(ask_socket(proc.pid, b"dump\n"))["schema"] == "fdtrack/1"

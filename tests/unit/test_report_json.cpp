@@ -475,3 +475,23 @@ TEST(HostileReport, JsonKeepsNamesExact) {
 
 }  // namespace
 }  // namespace fdtrack
+
+namespace fdtrack {
+namespace {
+
+TEST(CountsJson, IsAReportWithoutFdsUnderItsOwnSchema) {
+    Report counts = sample_report();
+    counts.schema = kCountsSchema;
+    counts.trigger = "counts";
+    counts.fds.clear();
+    std::string text = report_to_json(counts);
+    Report read = counts_from_json(text);
+    EXPECT_EQ(read.schema, kCountsSchema);
+    EXPECT_EQ(report_to_json(read), text);
+    // Neither reader takes the other's document: a counts answer is no report.
+    EXPECT_THROW(report_from_json(text), ReportError);
+    EXPECT_THROW(counts_from_json(report_to_json(sample_report())), ReportError);
+}
+
+}  // namespace
+}  // namespace fdtrack
