@@ -22,6 +22,14 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import jsonschema
+except ImportError as error:  # a failure, not a skip: an unchecked report must not pass
+    raise ImportError(
+        f"{error}: the integration tests check every report against docs/report.schema.json with Debian's "
+        "python3-jsonschema (scripts/setup.sh installs it; run them with /usr/bin/python3)"
+    ) from error
+
 HERE = Path(__file__).resolve().parent
 SOURCE_DIR = Path(os.environ.get("FDTRACK_SOURCE_DIR", HERE.parent.parent)).resolve()
 BUILD_DIR = Path(os.environ.get("FDTRACK_BUILD_DIR", SOURCE_DIR / "build")).resolve()
@@ -41,11 +49,40 @@ import pythons  # noqa: E402
 
 # ---- reports ------------------------------------------------------------------
 
+SCHEMA = SOURCE_DIR / "docs" / "report.schema.json"
+
+
+@functools.cache
+def schema_validator():
+    """docs/report.schema.json, read and checked once per session."""
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_errors(data):
+    """Where `data` (a report or an `fdtrack diff --json`) breaks the schema: "path: message" lines."""
+    errors = sorted(schema_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{e.json_path}: {e.message[:300]}" for e in errors]
+
+
+def check_schema(data, where=""):
+    errors = schema_errors(data)
+    assert not errors, f"{where or 'JSON'} does not match {SCHEMA}:\n" + "\n".join(errors[:20])
+
+
+def checked_json(text, where="fdtrack's JSON output"):
+    """JSON the CLI printed (`dump`, `report` or `diff` with --json), parsed and checked against the schema."""
+    data = json.loads(text)
+    check_schema(data, where)
+    return data
+
 
 class Report:
-    """One parsed JSON report, with look-ups by fd, site and source line."""
+    """One parsed JSON report, checked against the schema, with look-ups by fd, site and source line."""
 
     def __init__(self, data, path=None):
+        check_schema(data, str(path) if path else "report")
         self.data = data
         self.path = path
         self.sites = {site["id"]: site for site in data.get("sites", [])}
@@ -139,20 +176,11 @@ def reports_in(directory, prefix="exit"):
     return found
 
 
-TRIGGERS = {"exit", "signal", "emfile", "threshold", "api"}
-ORIGINS = {"tracked", "inherited", "unknown"}
-KINDS = {"file", "dir", "pipe", "fifo", "socket", "epoll", "eventfd", "timerfd", "signalfd", "inotify", "memfd",
-         "pidfd", "chr", "other"}
-
-
 def check_well_formed(data, where=""):
-    """The fdtrack/1 schema and its invariants: every fd's site is listed,
-    and each site's count is the number of fds pointing at it."""
-    assert data["schema"] == "fdtrack/1", where
-    assert isinstance(data["pid"], int) and data["pid"] > 0, where
-    assert data["trigger"] in TRIGGERS, where
-    assert isinstance(data["argv"], list) and isinstance(data["program"], str), where
-    assert isinstance(data["rlimit_nofile"], int) and data["rlimit_nofile"] > 0, where
+    """docs/report.schema.json and what a schema cannot say: every fd's site
+    is listed, and each site's count is the number of fds pointing at it."""
+    check_schema(data, where)
+    assert data["pid"] > 0 and data["rlimit_nofile"] > 0, where
     assert data["open_count"] == len(data["fds"]), where
     numbers = [entry["fd"] for entry in data["fds"]]
     assert len(numbers) == len(set(numbers)), f"{where}: an fd listed twice"
@@ -160,21 +188,15 @@ def check_well_formed(data, where=""):
     assert len(sites) == len(data["sites"]), f"{where}: a site id used twice"
     pointing = {}
     for entry in data["fds"]:
-        assert entry["origin"] in ORIGINS and entry["kind"] in KINDS, f"{where}: {entry}"
-        assert isinstance(entry["target"], str), f"{where}: {entry}"
-        # An fd created while the snapshot runs must not be younger than zero.
-        assert entry["age_s"] >= 0, f"{where}: negative age: {entry}"
         if entry["origin"] == "tracked":
             assert entry["site"] in sites, f"{where}: fd {entry['fd']} points at missing site {entry['site']}"
             assert entry["call"] == sites[entry["site"]]["call"], f"{where}: {entry}"
             pointing[entry["site"]] = pointing.get(entry["site"], 0) + 1
-        else:
-            assert entry.get("site") is None, f"{where}: {entry}"
     for site in data["sites"]:
         assert site["count"] == pointing.get(site["id"], 0), f"{where}: site {site['id']} count {site['count']}"
         assert site["frames"] or site["python"], f"{where}: site {site['id']} without a stack"
         for frame in site["frames"]:
-            assert frame["module"] and frame["address"].startswith("0x"), f"{where}: {frame}"
+            assert frame["module"], f"{where}: {frame}"
 
 
 # ---- running things -------------------------------------------------------------

@@ -5,7 +5,6 @@ at its fd limit; and the CLI's words for a process it may not or cannot ask.
 
 The other user's programs are small Python scripts given on the command line."""
 
-import json
 import os
 import resource
 import signal
@@ -13,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import CLI, LIBRARY
+from conftest import CLI, LIBRARY, checked_json
 from test_live import cli, dump_json, live  # noqa: F401 (live is a fixture)
 
 PYTHON = "/usr/bin/python3"
@@ -158,7 +157,7 @@ def test_a_squatted_name_is_refused_and_the_real_socket_found(build_c, live, oth
         result = cli("dump", target.pid, "--json")
         assert result.returncode == 0, result.stderr
         assert "attacker_was_here" not in result.stdout and "/etc/shadow" not in result.stdout
-        data = json.loads(result.stdout)
+        data = checked_json(result.stdout)
         assert data["pid"] == target.pid and data["program"] == str(program.path), data
         grow = program.line("LEAK", "grow")
         assert any(site["count"] == 3 and site["frames"][0].get("line") == grow for site in data["sites"]), data

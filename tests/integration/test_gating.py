@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, HERE
+from conftest import CLI, HERE, checked_json
 
 GATING = HERE / "gating"
 PYTHON = "/usr/bin/python3"
@@ -111,7 +111,7 @@ def test_a_saved_report_can_be_re_read_with_suppressions(fdtrack_run, leaky, tmp
     rules = write_rules(tmp_path, "suppress: the socket\n  call: socket\n")
     shown = subprocess.run([CLI, "report", saved, "--suppressions", rules, "--json"], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
-    marked = [fd for fd in json.loads(shown.stdout)["fds"] if fd["suppressed"]]
+    marked = [fd for fd in checked_json(shown.stdout)["fds"] if fd["suppressed"]]
     assert [fd["call"] for fd in marked] == ["socket"], marked
     bad = write_rules(tmp_path, "suppress: typo\n  calll: socket\n", name="bad.supp")
     refused = subprocess.run([CLI, "report", saved, "--suppressions", bad], capture_output=True, text=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, EXIT_EXPECTED, LIBRARY, _environment, check_well_formed, load_report, own_fd_floor
+from conftest import (CLI, EXIT_EXPECTED, LIBRARY, _environment, check_well_formed, checked_json, load_report,
+                      own_fd_floor)
 
 HERE = Path(__file__).resolve().parent
 PYTHON_DIR = HERE / "python_live"
@@ -205,6 +206,7 @@ def test_dump_storm_while_threads_churn(build_c, live):
     for dump in dumps[:: max(1, len(dumps) // 10)]:
         result = cli("report", dump.path, "--json")
         assert result.returncode == 0, f"{dump.path}: {result.stderr}"
+        checked_json(result.stdout, f"fdtrack report {dump.path} --json")
 
 
 # ---- 2. "Too many open files" and the threshold -------------------------------------
@@ -524,7 +526,7 @@ def test_diff_of_two_dumps_shows_what_grew(build_c, live, tmp_path):
 
     result = cli("diff", older, newer, "--json")
     assert result.returncode == 0, result.stderr
-    diff = json.loads(result.stdout)
+    diff = checked_json(result.stdout, "fdtrack diff --json")
     assert diff["schema"] == "fdtrack-diff/1" and diff["new"]["pid"] == proc.pid
     grown = [(site_line(g["site"])[1], g["old_count"], g["new_count"], g["growth"]) for g in diff["grown"]]
     assert grown == [

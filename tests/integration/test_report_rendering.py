@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, HERE
+from conftest import CLI, HERE, checked_json
 
 PYTHON = "/usr/bin/python3"
 GATE = ("--error-exitcode", "3")
@@ -105,7 +105,7 @@ def test_user_paths_choose_the_users_code_and_stay_with_the_report(fdtrack_run, 
     assert headlines(text.stdout)[site] == lines["launch"], text.stdout
     text = fdtrack("report", saved, "--user-paths", "")
     assert headlines(text.stdout)[site] == lines["start"], text.stdout
-    normalised = json.loads(fdtrack("report", saved, "--json", "--user-paths", paths["app"]).stdout)
+    normalised = checked_json(fdtrack("report", saved, "--json", "--user-paths", paths["app"]).stdout)
     assert normalised["user_paths"] == [str(paths["app"])]
 
 
@@ -197,7 +197,7 @@ def test_exit_states_are_shown_never_closed_first(tmp_path):
     assert never < raw < held < pool, text
     assert "Summary: 16 fds leaked from 2 sites (2 never closed, 14 held until exit); the biggest is jobs.py:3" in text
     # The normalised JSON keeps the states.
-    normalised = json.loads(fdtrack("report", path, "--json").stdout)
+    normalised = checked_json(fdtrack("report", path, "--json").stdout)
     assert [fd.get("at_exit") for fd in normalised["fds"]][:3] == ["never_closed", "never_closed", "held_until_exit"]
 
 
