@@ -634,7 +634,7 @@ def test_the_counts_request_gives_each_sites_count_without_the_fds(build_c, live
     proc.ask("open 30")
     proc.ask("other 5")
     proc.ask("pipe 3")
-    counts = json.loads(ask_socket(proc.pid, b"counts\n"))
+    counts = checked_json(ask_socket(proc.pid, b"counts\n"), "a counts answer")
     full = dump_json(proc.pid)
     assert counts["schema"] == "fdtrack-counts/1" and counts["trigger"] == "counts" and counts["fds"] == []
     assert counts["pid"] == proc.pid and counts["argv"] == full["argv"]

@@ -53,7 +53,7 @@ BROKEN_REPORTS = {
     "unknown-kind": (lambda d: first_tracked(d).update(kind="socketpair"), "$.fds[{tracked}].kind"),
     "no-trigger": (lambda d: d.pop("trigger"), "$"),
     "no-site-key": (lambda d: first_tracked(d).pop("site"), "$.fds[{tracked}]"),
-    "unknown-key": (lambda d: d.update(history=[]), "$"),
+    "unknown-key": (lambda d: d.update(leaks=[]), "$"),
     "unknown-fd-key": (lambda d: first_tracked(d).update(flags=0), "$.fds[{tracked}]"),
     "negative-age": (lambda d: first_tracked(d).update(age_s=-0.5), "$.fds[{tracked}].age_s"),
     "tracked-without-site": (lambda d: first_tracked(d).update(site=None), "$.fds[{tracked}].site"),
@@ -74,6 +74,12 @@ BROKEN_REPORTS = {
         lambda d: d["bad_closes"].append({"fd": 5, "error": "closed_twice", "site": None,
                                           "previous_close_site": None, "opened_site": None}),
         "$.bad_closes[0].error"),
+    "history-time-missing": (lambda d: d["sites"][0].update(history=[[5]]), "$.sites[0].history[0]"),
+    "history-count-negative": (lambda d: d["history"].update(open_fds=[[1796190000, -1]]),
+                               "$.history.open_fds[0][1]"),
+    "history-without-interval": (lambda d: d["history"].pop("interval_s"), "$.history"),
+    "counts-with-fds": (lambda d: d.update(schema="fdtrack-counts/1", trigger="counts"), "$.fds"),
+    "counts-trigger-in-a-report": (lambda d: d.update(trigger="counts"), "$.trigger"),
 }
 
 
