@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include <fmt/format.h>
@@ -46,23 +48,81 @@ ordered_json python_frame_to_json(const PythonFrame& frame) {
     return j;
 }
 
-ordered_json fd_to_json(const FdEntry& fd) {
-    ordered_json j;
-    j["fd"] = fd.fd;
-    j["origin"] = fd.origin;
-    j["call"] = fd.call.empty() ? ordered_json(nullptr) : ordered_json(fd.call);
-    j["kind"] = fd.kind;
-    j["target"] = fd.target;
-    if (!fd.state.empty()) j["state"] = fd.state;
-    j["cloexec"] = fd.cloexec;
-    j["nonblock"] = fd.nonblock;
-    j["age_s"] = fd.age_s;
-    j["tid"] = fd.tid;
-    j["thread"] = fd.thread;
-    j["site"] = optional_id(fd.site);
-    j["suppressed"] = fd.suppressed;
-    if (!fd.at_exit.empty()) j["at_exit"] = fd.at_exit;
-    return j;
+// The fds are most of a large report (19,000 fds: 6 MB of JSON), so they are
+// written straight into the output, exactly as a JSON tree of them would
+// print, instead of being built as one first (a tenth of the time).
+void append_string(std::string& out, const std::string& text) {
+    bool plain = std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+    if (!plain) {  // escapes and invalid UTF-8 as the tree prints them
+        out += ordered_json(text).dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+        return;
+    }
+    out += '"';
+    out += text;
+    out += '"';
+}
+
+void append_fd(std::string& out, const FdEntry& fd) {
+    constexpr const char* kKey = ",\n      \"";  // fields of an entry of the top level's "fds"
+    fmt::format_to(std::back_inserter(out), "    {{\n      \"fd\": {}", fd.fd);
+    auto key = [&](const char* name) {
+        out += kKey;
+        out += name;
+        out += "\": ";
+    };
+    key("origin");
+    append_string(out, fd.origin);
+    key("call");
+    if (fd.call.empty()) out += "null";
+    else append_string(out, fd.call);
+    key("kind");
+    append_string(out, fd.kind);
+    key("target");
+    append_string(out, fd.target);
+    if (!fd.state.empty()) {
+        key("state");
+        append_string(out, fd.state);
+    }
+    key("cloexec");
+    out += fd.cloexec ? "true" : "false";
+    key("nonblock");
+    out += fd.nonblock ? "true" : "false";
+    key("age_s");
+    out += ordered_json(fd.age_s).dump();  // the tree's own number format
+    key("tid");
+    fmt::format_to(std::back_inserter(out), "{}", fd.tid);
+    key("thread");
+    append_string(out, fd.thread);
+    key("site");
+    if (fd.site) fmt::format_to(std::back_inserter(out), "{}", *fd.site);
+    else out += "null";
+    key("suppressed");
+    out += fd.suppressed ? "true" : "false";
+    if (!fd.at_exit.empty()) {
+        key("at_exit");
+        append_string(out, fd.at_exit);
+    }
+    out += "\n    }";
+}
+
+// `json`, printed with "fds": [] at the top level, with the fds put in.
+std::string with_fds(std::string json, const std::vector<FdEntry>& fds) {
+    if (fds.empty()) return json;
+    // Only the top level's keys start a line with exactly two spaces, and no
+    // key before "fds" is named so: the first match is the place.
+    constexpr std::string_view kEmpty = "\n  \"fds\": []";
+    size_t at = json.find(kEmpty);
+    std::string out;
+    out.reserve(json.size() + fds.size() * 320);
+    out.append(json, 0, at);
+    out += "\n  \"fds\": [\n";
+    for (size_t i = 0; i < fds.size(); ++i) {
+        if (i) out += ",\n";
+        append_fd(out, fds[i]);
+    }
+    out += "\n  ]";
+    out.append(json, at + kEmpty.size(), std::string::npos);
+    return out;
 }
 
 ordered_json bad_close_to_json(const BadClose& bad) {
@@ -77,31 +137,46 @@ ordered_json bad_close_to_json(const BadClose& bad) {
 
 // Every accessor gets the field's path ("fds[3].site") so that a bad report
 // is reported as precisely as a compiler error.
-[[noreturn]] void fail(const std::string& path, std::string_view problem) {
-    throw ReportError(fmt::format("{}: {}", path, problem));
+// Where a field is ("fds[3].site"): a chain of links on the stack, turned
+// into text only for an error message, so that a report of 19,000 fds is
+// read without formatting a path for each of its fields.
+class Path {
+public:
+    Path() = default;  // the top level
+    Path(const Path& parent, std::string_view key) : parent_(&parent), key_(key) {}
+    Path(const Path& parent, size_t index) : parent_(&parent), index_(index), is_index_(true) {}
+
+    std::string str() const {
+        if (!parent_) return {};
+        std::string above = parent_->str();
+        if (is_index_) return fmt::format("{}[{}]", above, index_);
+        return above.empty() ? std::string(key_) : fmt::format("{}.{}", above, key_);
+    }
+
+private:
+    const Path* parent_ = nullptr;
+    std::string_view key_;
+    size_t index_ = 0;
+    bool is_index_ = false;
+};
+
+[[noreturn]] void fail(const Path& path, std::string_view problem) {
+    throw ReportError(fmt::format("{}: {}", path.str(), problem));
 }
 
-std::string child_path(const std::string& parent, std::string_view key) {
-    return parent.empty() ? std::string(key) : fmt::format("{}.{}", parent, key);
-}
-
-std::string index_path(const std::string& parent, size_t index) {
-    return fmt::format("{}[{}]", parent, index);
-}
-
-[[noreturn]] void wrong_type(const std::string& path, std::string_view expected, const json& value) {
+[[noreturn]] void wrong_type(const Path& path, std::string_view expected, const json& value) {
     fail(path, fmt::format("expected {}, found {}", expected, value.type_name()));
 }
 
 // Returns nullptr when the key is absent and absence is allowed.
-const json* find(const json& object, std::string_view key, const std::string& parent, bool required) {
+const json* find(const json& object, std::string_view key, const Path& parent, bool required) {
     auto it = object.find(key);
     if (it != object.end()) return &*it;
-    if (required) fail(child_path(parent, key), "missing");
+    if (required) fail(Path(parent, key), "missing");
     return nullptr;
 }
 
-int64_t as_integer(const json& value, const std::string& path, int64_t min, int64_t max) {
+int64_t as_integer(const json& value, const Path& path, int64_t min, int64_t max) {
     if (!value.is_number_integer()) wrong_type(path, "an integer", value);
     if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(max)) {
         fail(path, fmt::format("{} is out of range ({} to {})", value.get<uint64_t>(), min, max));
@@ -114,89 +189,89 @@ int64_t as_integer(const json& value, const std::string& path, int64_t min, int6
 // `min` is 0 for what cannot be negative (fd numbers, pids, counts): a
 // negative fd would pass for a standard stream, a negative count would make
 // diff's sums lie.
-int get_int(const json& object, std::string_view key, const std::string& parent, bool required = true,
+int get_int(const json& object, std::string_view key, const Path& parent, bool required = true,
             int min = 0) {
     const json* value = find(object, key, parent, required);
     if (!value) return 0;
-    return static_cast<int>(as_integer(*value, child_path(parent, key), min, std::numeric_limits<int>::max()));
+    return static_cast<int>(as_integer(*value, Path(parent, key), min, std::numeric_limits<int>::max()));
 }
 
 // Source lines are only printed; 0 or less means unknown.
-int get_line(const json& object, const std::string& parent) {
+int get_line(const json& object, const Path& parent) {
     return get_int(object, "line", parent, false, std::numeric_limits<int>::min());
 }
 
-uint64_t get_uint64(const json& object, std::string_view key, const std::string& parent) {
+uint64_t get_uint64(const json& object, std::string_view key, const Path& parent) {
     const json& value = *find(object, key, parent, true);
-    std::string path = child_path(parent, key);
+    Path path(parent, key);
     if (!value.is_number_integer()) wrong_type(path, "an integer", value);
     if (!value.is_number_unsigned() && value.get<int64_t>() < 0) fail(path, "must not be negative");
     return value.get<uint64_t>();
 }
 
-std::optional<int> get_optional_id(const json& object, std::string_view key, const std::string& parent,
+std::optional<int> get_optional_id(const json& object, std::string_view key, const Path& parent,
                                    bool required) {
     const json* value = find(object, key, parent, required);
     if (!value || value->is_null()) return std::nullopt;
-    return static_cast<int>(as_integer(*value, child_path(parent, key), 0, std::numeric_limits<int>::max()));
+    return static_cast<int>(as_integer(*value, Path(parent, key), 0, std::numeric_limits<int>::max()));
 }
 
 // Ages come from a monotonic clock: never negative, and no machine has been
 // up for 300 years. Beyond that a double no longer prints as a duration.
 constexpr double kMaxAgeSeconds = 1e10;
 
-double get_age(const json& object, std::string_view key, const std::string& parent, bool required = true) {
+double get_age(const json& object, std::string_view key, const Path& parent, bool required = true) {
     const json* value = find(object, key, parent, required);
     if (!value) return 0;
-    if (!value->is_number()) wrong_type(child_path(parent, key), "a number", *value);
+    if (!value->is_number()) wrong_type(Path(parent, key), "a number", *value);
     double age = value->get<double>();
     if (!std::isfinite(age) || age < 0 || age > kMaxAgeSeconds) {
-        fail(child_path(parent, key), fmt::format("{} is out of range (an age from 0 to {:.0f} seconds)",
+        fail(Path(parent, key), fmt::format("{} is out of range (an age from 0 to {:.0f} seconds)",
                                                   value->dump(), kMaxAgeSeconds));
     }
     return age;
 }
 
-bool get_bool(const json& object, std::string_view key, const std::string& parent, bool required = true) {
+bool get_bool(const json& object, std::string_view key, const Path& parent, bool required = true) {
     const json* value = find(object, key, parent, required);
     if (!value) return false;
-    if (!value->is_boolean()) wrong_type(child_path(parent, key), "true or false", *value);
+    if (!value->is_boolean()) wrong_type(Path(parent, key), "true or false", *value);
     return value->get<bool>();
 }
 
-std::string get_string(const json& object, std::string_view key, const std::string& parent,
+std::string get_string(const json& object, std::string_view key, const Path& parent,
                        bool required = true, bool nullable = false) {
     const json* value = find(object, key, parent, required);
     if (!value || (nullable && value->is_null())) return {};
-    if (!value->is_string()) wrong_type(child_path(parent, key), "a string", *value);
+    if (!value->is_string()) wrong_type(Path(parent, key), "a string", *value);
     return value->get<std::string>();
 }
 
-const json& get_array(const json& object, std::string_view key, const std::string& parent) {
+const json& get_array(const json& object, std::string_view key, const Path& parent) {
     const json& value = *find(object, key, parent, true);
-    if (!value.is_array()) wrong_type(child_path(parent, key), "an array", value);
+    if (!value.is_array()) wrong_type(Path(parent, key), "an array", value);
     return value;
 }
 
-std::vector<std::string> get_strings(const json& object, std::string_view key, const std::string& parent,
+std::vector<std::string> get_strings(const json& object, std::string_view key, const Path& parent,
                                      bool required = true) {
     std::vector<std::string> strings;
     const json* value = find(object, key, parent, required);
     if (!value) return strings;
-    std::string path = child_path(parent, key);
+    Path path(parent, key);
     if (!value->is_array()) wrong_type(path, "an array", *value);
     for (size_t i = 0; i < value->size(); ++i) {
-        if (!(*value)[i].is_string()) wrong_type(index_path(path, i), "a string", (*value)[i]);
+        if (!(*value)[i].is_string()) wrong_type(Path(path, i), "a string", (*value)[i]);
         strings.push_back((*value)[i].get<std::string>());
     }
     return strings;
 }
 
-void expect_object(const json& value, const std::string& path) {
+void expect_object(const json& value, const Path& path) {
     if (!value.is_object()) wrong_type(path, "an object", value);
 }
 
-uint64_t parse_address(const std::string& text, const std::string& path) {
+uint64_t parse_address(const std::string& text, const Path& path) {
     bool hex_digits_only = text.size() > 2 && text.size() <= 18 &&
                            text.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos;
     if (text.rfind("0x", 0) != 0 || !hex_digits_only) {
@@ -205,18 +280,18 @@ uint64_t parse_address(const std::string& text, const std::string& path) {
     return std::stoull(text.substr(2), nullptr, 16);
 }
 
-NativeFrame native_frame_from_json(const json& j, const std::string& path) {
+NativeFrame native_frame_from_json(const json& j, const Path& path) {
     expect_object(j, path);
     NativeFrame frame;
     frame.function = get_string(j, "function", path);
     frame.file = get_string(j, "file", path, false);
     frame.line = get_line(j, path);
     frame.module = get_string(j, "module", path);
-    frame.address = parse_address(get_string(j, "address", path), child_path(path, "address"));
+    frame.address = parse_address(get_string(j, "address", path), Path(path, "address"));
     return frame;
 }
 
-PythonFrame python_frame_from_json(const json& j, const std::string& path) {
+PythonFrame python_frame_from_json(const json& j, const Path& path) {
     expect_object(j, path);
     PythonFrame frame;
     frame.function = get_string(j, "function", path);
@@ -226,26 +301,26 @@ PythonFrame python_frame_from_json(const json& j, const std::string& path) {
 }
 
 // [[time, count], ...], oldest first; absent is empty.
-std::vector<CountSample> history_from_json(const json& object, std::string_view key, const std::string& parent) {
+std::vector<CountSample> history_from_json(const json& object, std::string_view key, const Path& parent) {
     std::vector<CountSample> history;
     const json* samples = find(object, key, parent, false);
     if (!samples) return history;
-    std::string path = child_path(parent, key);
+    Path path(parent, key);
     if (!samples->is_array()) wrong_type(path, "an array", *samples);
     for (size_t i = 0; i < samples->size(); ++i) {
         const json& pair = (*samples)[i];
-        std::string at = index_path(path, i);
+        Path at(path, i);
         if (!pair.is_array() || pair.size() != 2) wrong_type(at, "a [time, count] pair", pair);
         CountSample sample;
-        sample.time = as_integer(pair[0], at + "[0]", 0, int64_t{1} << 40);
-        sample.count = static_cast<int>(as_integer(pair[1], at + "[1]", 0, INT32_MAX));
+        sample.time = as_integer(pair[0], Path(at, size_t{0}), 0, int64_t{1} << 40);
+        sample.count = static_cast<int>(as_integer(pair[1], Path(at, size_t{1}), 0, INT32_MAX));
         if (!history.empty() && sample.time < history.back().time) fail(at, "earlier than the sample before it");
         history.push_back(sample);
     }
     return history;
 }
 
-Site site_from_json(const json& j, const std::string& path) {
+Site site_from_json(const json& j, const Path& path) {
     expect_object(j, path);
     Site site;
     site.id = get_int(j, "id", path);
@@ -253,28 +328,28 @@ Site site_from_json(const json& j, const std::string& path) {
     site.call = get_string(j, "call", path);
     site.oldest_age_s = get_age(j, "oldest_age_s", path, false);
     site.newest_age_s = get_age(j, "newest_age_s", path, false);
-    std::string frames_path = child_path(path, "frames");
+    Path frames_path(path, "frames");
     const json& frames = get_array(j, "frames", path);
     for (size_t i = 0; i < frames.size(); ++i) {
-        site.frames.push_back(native_frame_from_json(frames[i], index_path(frames_path, i)));
+        site.frames.push_back(native_frame_from_json(frames[i], Path(frames_path, i)));
     }
-    std::string python_path = child_path(path, "python");
+    Path python_path(path, "python");
     const json& python = get_array(j, "python", path);
     for (size_t i = 0; i < python.size(); ++i) {
-        site.python.push_back(python_frame_from_json(python[i], index_path(python_path, i)));
+        site.python.push_back(python_frame_from_json(python[i], Path(python_path, i)));
     }
     site.history = history_from_json(j, "history", path);
     return site;
 }
 
-FdEntry fd_from_json(const json& j, const std::string& path) {
+FdEntry fd_from_json(const json& j, const Path& path) {
     expect_object(j, path);
     FdEntry fd;
     fd.fd = get_int(j, "fd", path);
     fd.origin = get_string(j, "origin", path);
     // is_leak() depends on the origin, so an unknown one must not pass silently.
     if (fd.origin != "tracked" && fd.origin != "inherited" && fd.origin != "unknown") {
-        fail(child_path(path, "origin"),
+        fail(Path(path, "origin"),
              fmt::format("expected \"tracked\", \"inherited\" or \"unknown\", found \"{}\"",
                          printable_excerpt(fd.origin)));
     }
@@ -292,14 +367,14 @@ FdEntry fd_from_json(const json& j, const std::string& path) {
     fd.at_exit = get_string(j, "at_exit", path, false);
     // What --errors-for-leak-kinds gates on: a misspelt value must not pass silently.
     if (!fd.at_exit.empty() && fd.at_exit != kNeverClosed && fd.at_exit != kHeldUntilExit) {
-        fail(child_path(path, "at_exit"),
+        fail(Path(path, "at_exit"),
              fmt::format("expected \"{}\" or \"{}\", found \"{}\"", kNeverClosed, kHeldUntilExit,
                          printable_excerpt(fd.at_exit)));
     }
     return fd;
 }
 
-BadClose bad_close_from_json(const json& j, const std::string& path) {
+BadClose bad_close_from_json(const json& j, const Path& path) {
     expect_object(j, path);
     BadClose bad;
     bad.error = get_string(j, "error", path);
@@ -400,8 +475,7 @@ std::string report_to_json(const Report& report) {
     j["rlimit_nofile"] = report.rlimit_nofile;
     j["open_count"] = report.open_count;
     if (!report.user_paths.empty()) j["user_paths"] = report.user_paths;
-    j["fds"] = ordered_json::array();
-    for (const FdEntry& fd : report.fds) j["fds"].push_back(fd_to_json(fd));
+    j["fds"] = ordered_json::array();  // put in by with_fds
     j["sites"] = ordered_json::array();
     for (const Site& site : report.sites) j["sites"].push_back(site_to_json(site));
     j["bad_closes"] = ordered_json::array();
@@ -409,7 +483,7 @@ std::string report_to_json(const Report& report) {
     if (report.history_interval_s > 0) {
         j["history"] = {{"interval_s", report.history_interval_s}, {"open_fds", history_to_json(report.open_history)}};
     }
-    return j.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";
+    return with_fds(j.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n", report.fds);
 }
 
 namespace {
@@ -430,7 +504,7 @@ Report document_from_json(std::string_view text, const char* expected) {
     }
 
     Report report;
-    const std::string top;
+    const Path top;
     report.schema = expected;
     report.pid = get_int(j, "pid", top);
     report.program = get_string(j, "program", top);
@@ -441,19 +515,24 @@ Report document_from_json(std::string_view text, const char* expected) {
     report.open_count = get_int(j, "open_count", top);
     report.user_paths = get_strings(j, "user_paths", top, false);
     const json& fds = get_array(j, "fds", top);
-    for (size_t i = 0; i < fds.size(); ++i) report.fds.push_back(fd_from_json(fds[i], index_path("fds", i)));
+    const Path fds_path(top, "fds");
+    report.fds.reserve(fds.size());
+    for (size_t i = 0; i < fds.size(); ++i) report.fds.push_back(fd_from_json(fds[i], Path(fds_path, i)));
     const json& sites = get_array(j, "sites", top);
+    const Path sites_path(top, "sites");
     for (size_t i = 0; i < sites.size(); ++i) {
-        report.sites.push_back(site_from_json(sites[i], index_path("sites", i)));
+        report.sites.push_back(site_from_json(sites[i], Path(sites_path, i)));
     }
     const json& bad_closes = get_array(j, "bad_closes", top);
+    const Path bad_closes_path(top, "bad_closes");
     for (size_t i = 0; i < bad_closes.size(); ++i) {
-        report.bad_closes.push_back(bad_close_from_json(bad_closes[i], index_path("bad_closes", i)));
+        report.bad_closes.push_back(bad_close_from_json(bad_closes[i], Path(bad_closes_path, i)));
     }
     if (const json* history = find(j, "history", top, false)) {
-        expect_object(*history, "history");
-        report.history_interval_s = get_int(*history, "interval_s", "history");
-        report.open_history = history_from_json(*history, "open_fds", "history");
+        const Path history_path(top, "history");
+        expect_object(*history, history_path);
+        report.history_interval_s = get_int(*history, "interval_s", history_path);
+        report.open_history = history_from_json(*history, "open_fds", history_path);
     }
     return report;
 }
