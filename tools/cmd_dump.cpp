@@ -35,8 +35,8 @@ int run_dump(const DumpOptions& options) {
         return fail(error.what());
     }
     try {
-        Report report = report_from_json(answer);
-        std::cout << (options.json ? report_to_json(report) : render_text(report));
+        Report report = report_from_json(answer);  // checked even when printed as it came
+        std::cout << (options.json ? answer : render_text(report));
         return 0;
     } catch (const ReportError& error) {
         return fail("process " + std::to_string(options.pid) + " sent a malformed report: " + error.what());

@@ -495,3 +495,36 @@ TEST(CountsJson, IsAReportWithoutFdsUnderItsOwnSchema) {
 
 }  // namespace
 }  // namespace fdtrack
+
+namespace fdtrack {
+namespace {
+
+// The fds are streamed into the output (report_json.cpp, with_fds): it must
+// print exactly what nlohmann's tree prints, whatever the strings hold.
+TEST(ReportJson, StreamedFdsPrintAsTheTreeWould) {
+    Report report = sample_report();
+    const char* odd[] = {"plain", "quote \" and \\ backslash", "tab\tnew\nline\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x82\xac",
+                         "bad \xff\xfe utf-8 \xc3", "", "</script>"};
+    int fd = 10;
+    for (const char* text : odd) {
+        FdEntry entry{fd++, "tracked", text, "file", text, fd % 2 ? "" : text, fd % 3 == 0, fd % 2 == 0,
+                      1.0 / fd, fd * 7, text, fd, fd % 2 == 1, fd % 2 ? std::string(kNeverClosed) : ""};
+        report.fds.push_back(entry);
+    }
+    report.fds.push_back({99, "unknown", "", "other", "", "", false, false, 0, 0, "", std::nullopt, false, ""});
+    std::string text = report_to_json(report);
+    auto tree = nlohmann::ordered_json::parse(text);
+    EXPECT_EQ(tree.dump(2, ' ', false) + "\n", text);
+    Report read = report_from_json(text);
+    ASSERT_EQ(read.fds.size(), report.fds.size());
+    EXPECT_EQ(read.fds[6].target, "tab\tnew\nline\x01\x1f\x7f");
+    EXPECT_EQ(read.fds[5].thread, "quote \" and \\ backslash");
+    EXPECT_EQ(read.fds.back().site, std::nullopt);
+    EXPECT_EQ(read.fds.back().call, "");
+    Report none = sample_report();
+    none.fds.clear();
+    EXPECT_EQ(nlohmann::json::parse(report_to_json(none))["fds"], nlohmann::json::array());
+}
+
+}  // namespace
+}  // namespace fdtrack
