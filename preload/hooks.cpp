@@ -324,6 +324,7 @@ int close_range_sparing_own(Hook& hook, unsigned low, unsigned high, int flags) 
     if (!hook.active() || (flags & CLOSE_RANGE_CLOEXEC) || low > high || (flags & ~kKnownFlags))
         return CALL(close_range, low, high, flags);
     int saved = errno;
+    fdtrack::check_close_range(low, high);
     int own[kMaxOwnFds];
     int n_own = fdtrack::forget_range(low, high, own, kMaxOwnFds);
     errno = saved;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <atomic>
 #include <cstring>
 
@@ -331,6 +332,23 @@ void check_close(int fd, int result, int error, const FdInfo& before) {
     else if (result == 0 && before.origin == Origin::tracked && before.held_by_stream) error_kind = "owned_by_stream";
     if (!error_kind) return;
     record_bad_close(fd, error_kind, capture_stack(), before.stack);  // as record_fd: no own scope
+}
+
+void check_close_range(unsigned low, unsigned high) {
+    if (is_fork_child()) return;
+    // Up to ~0U, INT_MAX or the fd limit is "everything from low": closing
+    // numbers already closed there is the point, not a mistake.
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    if (high >= static_cast<unsigned>(INT_MAX) || high + 1 >= limit.rlim_cur) return;
+    Registry& r = registry();
+    uint32_t site = 0;
+    for (long fd = low, max = r.max_fd(); fd <= max && fd <= static_cast<long>(high); ++fd) {
+        FdInfo before = r.get(static_cast<int>(fd));
+        if (before.origin != Origin::closed) continue;
+        if (site == 0) site = capture_stack();  // once per call, as record_fd: no own scope
+        record_bad_close(static_cast<int>(fd), "double_close", site, before.stack);
+    }
 }
 
 int forget_range(unsigned low, unsigned high, int* own, int own_max) {

@@ -40,6 +40,10 @@ bool forget_fd(int fd, bool by_fdtrack, FdInfo* before);
 // After the program's close() of `fd` returned `result` (errno `error`):
 // notes a double close, or the close of an fd a FILE or DIR still owns.
 void check_close(int fd, int result, int error, const FdInfo& before);
+// Before close_range over [low, high] that names its fds (it does not run
+// to the fd limit): each one fdtrack saw closed is a double close, as
+// valgrind reports it.
+void check_close_range(unsigned low, unsigned high);
 // Forgets every fd in [low, high] except fdtrack's own, whose numbers are
 // written to `own` (ascending, at most `own_max`); returns how many.
 int forget_range(unsigned low, unsigned high, int* own, int own_max);

@@ -66,3 +66,17 @@ def test_closes_of_numbers_never_opened(build_c, fdtrack_run):
     assert found == [(program.line("BAD", "minus-one"), -1, "never_opened"),
                      (program.line("BAD", "loop"), 500, "never_opened")], report["bad_closes"]
     assert all(bad["opened_site"] is None for bad in report["bad_closes"])
+
+
+def test_close_range_over_numbers_already_closed(build_c, fdtrack_run):
+    """valgrind's close_range test (none/tests/linux/close_range): a range to
+    ~0U closes everything from there and is no mistake, nor is one up to the
+    fd limit; a second close_range(5, 7) closes two numbers already closed."""
+    program = build_c("close_range_twice.c")
+    result = fdtrack_run([program.path], options=("--error-exitcode", "3"), timeout=30)
+    assert result.returncode == 3, result.describe()
+    report = result.report
+    found = sorted((bad["fd"], bad["error"], site_line(report, bad["site"], program),
+                    site_line(report, bad["opened_site"], program)) for bad in report["bad_closes"])
+    assert found == [(5, "double_close", program.line("BAD", "twice"), program.line("OPENED", "five")),
+                     (7, "double_close", program.line("BAD", "twice"), program.line("OPENED", "seven"))], found
