@@ -229,14 +229,20 @@ void* run(void*) {
     if (g_pending.load()) serve_pending();  // a fork child's dump signal, before it had this thread
     int64_t listener_paused_until = 0;
     for (;;) {
-        // Read again each time: the program may have taken a number (a
-        // poll() already waiting keeps watching fdtrack's file; one started
-        // on the program's fd in between only wakes once for nothing).
-        int listener = HeldFdUse::fd(g_listen_fd);
-        int64_t pause_left = listener_paused_until - monotonic_ms();
-        bool listening = listener >= 0 && pause_left <= 0;
-        pollfd fds[2] = {{HeldFdUse::fd(g_wake_fd), POLLIN, 0}, {listener, POLLIN, 0}};
-        int ready = poll(fds, listening ? 2 : 1, listener >= 0 && !listening ? static_cast<int>(pause_left) : -1);
+        pollfd fds[2];
+        bool listening;
+        int ready;
+        {
+            // Read again each time: a move of fdtrack's fds (the program
+            // took a number) wakes this poll and waits for it to return.
+            HeldFdPoll polling(&g_wake_fd);
+            int listener = HeldFdUse::fd(g_listen_fd);
+            int64_t pause_left = listener_paused_until - monotonic_ms();
+            listening = listener >= 0 && pause_left <= 0;
+            fds[0] = {HeldFdUse::fd(g_wake_fd), POLLIN, 0};
+            fds[1] = {listener, POLLIN, 0};
+            ready = poll(fds, listening ? 2 : 1, listener >= 0 && !listening ? static_cast<int>(pause_left) : -1);
+        }
         if (ready < 0) {
             if (errno == EINTR) continue;
             return nullptr;
