@@ -206,6 +206,31 @@ bool answer() {
     return true;
 }
 
+// Held by whoever takes the requested dumps: the dump thread, or the thread
+// that ends the program (take_requested_dumps). A flag, not a mutex: a fork
+// child drops one its parent's thread held at the fork.
+std::atomic<bool> g_serving{false};
+
+class Serving {
+public:
+    Serving() {
+        while (g_serving.exchange(true, std::memory_order_acquire)) usleep(1000);
+    }
+    ~Serving() { g_serving.store(false, std::memory_order_release); }
+    Serving(const Serving&) = delete;
+    Serving& operator=(const Serving&) = delete;
+};
+
+// Takes the dumps asked for so far (inside Serving).
+void serve_requests() {
+    unsigned pending = g_pending.exchange(0);
+    if (pending & kDumpSignal) dump_now("signal");
+    if (pending & kDumpEmfile) dump_now("emfile");  // at most one a kEmfileDumpInterval_s (triggers.cpp)
+    // A threshold dump that arrives with an emfile one says nothing more; one
+    // whose count has fallen back again by now (postgres probing how many fds
+    // it may open) would show a count far below the threshold.
+    if ((pending & kDumpThreshold) && !(pending & kDumpEmfile) && threshold_still_reached()) dump_now("threshold");
+}
 
 void serve_pending() {
     {
@@ -214,13 +239,8 @@ void serve_pending() {
         while (read(HeldFdUse::fd(g_wake_fd), &count, sizeof count) > 0) {
         }
     }
-    unsigned pending = g_pending.exchange(0);
-    if (pending & kDumpSignal) dump_now("signal");
-    if (pending & kDumpEmfile) dump_now("emfile");  // at most one a kEmfileDumpInterval_s (triggers.cpp)
-    // A threshold dump that arrives with an emfile one says nothing more; one
-    // whose count has fallen back again by now (postgres probing how many fds
-    // it may open) would show a count far below the threshold.
-    if ((pending & kDumpThreshold) && !(pending & kDumpEmfile) && threshold_still_reached()) dump_now("threshold");
+    Serving serving;
+    serve_requests();
 }
 
 void* run(void*) {
@@ -307,8 +327,14 @@ void request_dump(DumpRequest why) {
     errno = saved;
 }
 
+void take_requested_dumps() {
+    Serving serving;  // after the dump the thread may be writing
+    serve_requests();
+}
+
 void dump_thread_after_fork() {
     if (t_forking_answer_copy) return;  // answers and leaves: no thread, no socket
+    g_serving.store(false);
     // The eventfd and the socket are shared with the parent: wake-ups and
     // `fdtrack dump` requests must reach each process's own thread, never
     // the parent's.
