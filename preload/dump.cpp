@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "preload/config.h"
-#include "preload/dump_thread.h"
 #include "preload/registry.h"
 #include "preload/report_files.h"
 #include "preload/snapshot.h"
@@ -186,6 +185,15 @@ bool near_fd_limit(rlim_t limit) {
     return static_cast<rlim_t>(registry().live_count()) + kSpare >= limit;
 }
 
+// Also written by a copy: the dumps the fd count asked for. A leak does not
+// wait for its threshold dump: written in the process, that dump took the
+// last fds from under the program, which failed 3 fds earlier than
+// untracked, and then could not write itself (issue #10, item 6). At EMFILE
+// the table is full even of fds no hook saw.
+bool asked_for_by_the_count(const char* trigger) {
+    return !strcmp(trigger, "threshold") || !strcmp(trigger, "emfile");
+}
+
 }  // namespace
 
 Dumped dump_now(const char* trigger) {
@@ -198,7 +206,8 @@ Dumped dump_now(const char* trigger) {
         rlimit limit{};
         getrlimit(RLIMIT_NOFILE, &limit);
         int sequence = g_sequence.fetch_add(1) + 1;
-        bool at_limit = near_fd_limit(limit.rlim_cur);  // whatever asked: a dump signal at the limit too
+        // Whatever asked: a dump signal at the limit too.
+        bool at_limit = near_fd_limit(limit.rlim_cur) || asked_for_by_the_count(trigger);
         dumped = at_limit ? write_dump_from_a_copy(trigger, sequence, limit.rlim_cur)
                           : write_dump(trigger, static_cast<int>(getpid()), sequence, limit.rlim_cur);
     } catch (const std::exception& e) {
@@ -241,15 +250,12 @@ std::string counts_json() {
 }
 
 void write_exit_report() {
-    if (g_exit_written.load()) return;
-    serve_dump_requests_before_exit();
     if (g_exit_written.exchange(true)) return;
     dump_now("exit");
 }
 
 void write_exit_report_before_shutdown() {
     if (g_exit_written.load()) return;
-    serve_dump_requests_before_exit();
     Reentry own;
     try {
         auto* pending = new ExitBeforeShutdown;

@@ -40,9 +40,6 @@ std::atomic<bool> g_running{false};
 int g_wake_fd = -1;  // eventfd, created before the thread
 int g_listen_fd = -1;
 std::atomic<unsigned> g_pending{0};
-// Dump requests being served (by the thread, or at exit): the exit waits for
-// them, or the process ends with half a report written.
-std::atomic<int> g_serving{0};
 
 // Set, in the dump thread only, around the fork of a copy that answers at the
 // fd limit: the copy's fork handler must not start a thread or a socket of
@@ -213,18 +210,23 @@ bool answer() {
     return true;
 }
 
+// Held by whoever takes the requested dumps: the dump thread, or the thread
+// that ends the program (take_requested_dumps). A flag, not a mutex: a fork
+// child drops one its parent's thread held at the fork.
+std::atomic<bool> g_serving{false};
 
-void serve_pending() {
-    g_serving.fetch_add(1);
-    struct Served {
-        ~Served() { g_serving.fetch_sub(1); }
-    } served;
-    {
-        HeldFdUse use;
-        uint64_t count;
-        while (read(HeldFdUse::fd(g_wake_fd), &count, sizeof count) > 0) {
-        }
+class Serving {
+public:
+    Serving() {
+        while (g_serving.exchange(true, std::memory_order_acquire)) usleep(1000);
     }
+    ~Serving() { g_serving.store(false, std::memory_order_release); }
+    Serving(const Serving&) = delete;
+    Serving& operator=(const Serving&) = delete;
+};
+
+// Takes the dumps asked for so far (inside Serving).
+void serve_requests() {
     unsigned pending = g_pending.exchange(0);
     if (pending & kDumpSignal) dump_now("signal");
     if (pending & kDumpEmfile) dump_now("emfile");  // at most one a kEmfileDumpInterval_s (triggers.cpp)
@@ -234,24 +236,41 @@ void serve_pending() {
     if ((pending & kDumpThreshold) && !(pending & kDumpEmfile) && threshold_still_reached()) dump_now("threshold");
 }
 
+void serve_pending() {
+    {
+        HeldFdUse use;
+        uint64_t count;
+        while (read(HeldFdUse::fd(g_wake_fd), &count, sizeof count) > 0) {
+        }
+    }
+    Serving serving;
+    serve_requests();
+}
+
 void* run(void*) {
     Reentry own;  // everything this thread opens is fdtrack's
     prctl(PR_SET_NAME, "fdtrack");
     if (g_pending.load()) serve_pending();  // a fork child's dump signal, before it had this thread
     int64_t listener_paused_until = 0;
     for (;;) {
-        // Read again each time: the program may have taken a number (a
-        // poll() already waiting keeps watching fdtrack's file; one started
-        // on the program's fd in between only wakes once for nothing).
-        int listener = HeldFdUse::fd(g_listen_fd);
-        int64_t pause_left = listener_paused_until - monotonic_ms();
-        bool listening = listener >= 0 && pause_left <= 0;
-        int timeout = listener >= 0 && !listening ? static_cast<int>(pause_left) : -1;
-        if (int sample_in = next_sample_in_ms(); sample_in >= 0 && (timeout < 0 || sample_in < timeout)) {
-            timeout = sample_in;
+        pollfd fds[2];
+        bool listening;
+        int ready;
+        {
+            // Read again each time: a move of fdtrack's fds (the program
+            // took a number) wakes this poll and waits for it to return.
+            HeldFdPoll polling(&g_wake_fd);
+            int listener = HeldFdUse::fd(g_listen_fd);
+            int64_t pause_left = listener_paused_until - monotonic_ms();
+            listening = listener >= 0 && pause_left <= 0;
+            int timeout = listener >= 0 && !listening ? static_cast<int>(pause_left) : -1;
+            if (int sample_in = next_sample_in_ms(); sample_in >= 0 && (timeout < 0 || sample_in < timeout)) {
+                timeout = sample_in;
+            }
+            fds[0] = {HeldFdUse::fd(g_wake_fd), POLLIN, 0};
+            fds[1] = {listener, POLLIN, 0};
+            ready = poll(fds, listening ? 2 : 1, timeout);
         }
-        pollfd fds[2] = {{HeldFdUse::fd(g_wake_fd), POLLIN, 0}, {listener, POLLIN, 0}};
-        int ready = poll(fds, listening ? 2 : 1, timeout);
         sample_history_if_due();
         if (ready < 0) {
             if (errno == EINTR) continue;
@@ -317,15 +336,14 @@ void request_dump(DumpRequest why) {
     errno = saved;
 }
 
-void serve_dump_requests_before_exit() {
-    constexpr int kPatience_ms = 10000;  // a dump near the limit gives up after 10 s too
-    for (int waited = 0; g_serving.load() > 0 && waited < kPatience_ms; ++waited) usleep(1000);
-    // Asked for but not yet taken up: the program exits right after its kill -USR1.
-    if (g_pending.load() != 0 && g_serving.load() == 0) serve_pending();
+void take_requested_dumps() {
+    Serving serving;  // after the dump the thread may be writing
+    serve_requests();
 }
 
 void dump_thread_after_fork() {
     if (t_forking_answer_copy) return;  // answers and leaves: no thread, no socket
+    g_serving.store(false);
     // The eventfd and the socket are shared with the parent: wake-ups and
     // `fdtrack dump` requests must reach each process's own thread, never
     // the parent's.
@@ -337,7 +355,6 @@ void dump_thread_after_fork() {
         }
     }
     g_pending.store(0);
-    g_serving.store(0);
     g_running.store(false);
     // No thread yet (issue 10, item 8: a thread and a socket in every child
     // cost each fork about 0.2 ms, and most children only exec or exit):

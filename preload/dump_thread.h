@@ -19,10 +19,12 @@ void ensure_dump_thread();
 // Async-signal-safe: asks the dump thread for a report.
 void request_dump(DumpRequest why);
 
-// Before the exit report: waits for a dump being written and writes the ones
-// asked for but not yet begun, so that a program exiting right after its dump
-// signal leaves that report whole.
-void serve_dump_requests_before_exit();
+// From the thread that ends the program, before its exit report: waits for
+// the dump the thread may be writing, then takes the ones asked for that it
+// has not taken yet. A program that gives up at "Too many open files" exits
+// at once, and its emfile report was lost with it, or written by a copy
+// after it had exited (issue #10, item 6).
+void take_requested_dumps();
 
 // In a fork child the thread is gone and the eventfd and socket are the
 // parent's: they are closed, and the next ensure_dump_thread() starts anew.

@@ -120,6 +120,10 @@ constexpr int kMaxHolders = 12;
 std::atomic<int*> g_holders[kMaxHolders];
 std::atomic<int> g_uses{0};
 std::atomic<bool> g_moving{false};
+// The holder of the eventfd that wakes the poll in progress (HeldFdPoll), or
+// null; and how many such polls have ended.
+std::atomic<int*> g_poll_wake{nullptr};
+std::atomic<unsigned> g_polls_ended{0};
 
 int holder_fd(int* holder) { return std::atomic_ref<int>(*holder).load(); }
 
@@ -242,6 +246,19 @@ void move_held(int* holder, int floor) {
     std::atomic_ref<int>(*holder).store(moved >= 0 ? static_cast<int>(moved) : -1);
     // A use that read the old number may still be about to use it.
     while (g_uses.load() > 0) sched_yield();
+    // A poll that read the old number (HeldFdPoll) is woken and waited for.
+    // A poll sets g_poll_wake before it reads a holder, so it either reads
+    // the new number or is seen here. The count is read first: a wake seen
+    // after it belongs to a poll that has not ended yet, or to one begun
+    // after the poller drained the eventfd (which would have eaten our write).
+    unsigned ended = g_polls_ended.load();
+    if (int* wake = g_poll_wake.load()) {
+        int fd = holder_fd(wake);
+        uint64_t one = 1;
+        if (fd >= 0 && syscall(SYS_write, fd, &one, sizeof one) == sizeof one) {
+            while (g_polls_ended.load() == ended) sched_yield();
+        }
+    }
     registry().remove(target);
     // Closed now, not replaced by the program's dup2: if that fails, the
     // number must be free, as it would be without fdtrack.
@@ -310,6 +327,13 @@ void Hook::undo_created(int fd) {
 void own_fds_after_fork() {
     g_uses.store(0);
     g_moving.store(false);
+    g_poll_wake.store(nullptr);
+}
+
+HeldFdPoll::HeldFdPoll(int* wake) { g_poll_wake.store(wake); }
+HeldFdPoll::~HeldFdPoll() {
+    g_poll_wake.store(nullptr);  // before the count: see move_held
+    g_polls_ended.fetch_add(1);
 }
 
 bool forget_fd(int fd, bool by_fdtrack, FdInfo* before) {

@@ -81,7 +81,7 @@ void own_fds_after_fork();
 // Counts a use of a held fd (a read, write or accept on it): a move waits
 // until no use is in flight, so none reaches the program's file that takes
 // the number. Async-signal-safe; hold it only around calls that do not
-// block (a blocked poll() is harmless: it keeps watching fdtrack's file).
+// block (to wait on held fds, see HeldFdPoll).
 class HeldFdUse {
 public:
     HeldFdUse() { uses().fetch_add(1); }
@@ -90,6 +90,21 @@ public:
     HeldFdUse& operator=(const HeldFdUse&) = delete;
     static int fd(int& holder) { return std::atomic_ref<int>(holder).load(); }
     static std::atomic<int>& uses();
+};
+
+// The scope of a poll() on held fds, which reads them after it begins.
+// poll() looks its fds up by number again at every wake-up: after a move it
+// woke for fdtrack's file, then found the program's at the old number, not
+// ready, and slept on; the dump thread heard nothing more (issue #10, item
+// 6). So a move first wakes a poll in progress through the held eventfd
+// `wake`, and closes the old number only once the poll has returned; the
+// poller reads the numbers again before its next poll. One poller at a time.
+class HeldFdPoll {
+public:
+    explicit HeldFdPoll(int* wake);
+    ~HeldFdPoll();
+    HeldFdPoll(const HeldFdPoll&) = delete;
+    HeldFdPoll& operator=(const HeldFdPoll&) = delete;
 };
 
 // A process forked from the tracked one (not exec'd) records into a copy of

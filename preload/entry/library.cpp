@@ -49,6 +49,7 @@ bool fork_child_keeps_quiet(bool through_python) {
 
 void python_is_exiting() {
     python::only_this_thread_from_now_on();
+    take_requested_dumps();
     if (!fork_child_keeps_quiet(true)) write_exit_report_before_shutdown();
 }
 
@@ -74,6 +75,7 @@ __attribute__((constructor(101))) void on_load() {
 __attribute__((destructor(101))) void on_unload() {
     if (fdtrack_vfork_child || !tracking()) return;
     finish_exit_report();  // a CPython program's, written before its shutdown
+    take_requested_dumps();
     if (fork_child_keeps_quiet(false)) return;
     write_exit_report();
 }

@@ -250,6 +250,22 @@ def test_emfile_dump_names_the_leaking_line(build_c, live):
     assert proc.dumps()[-1]["open_count"] == dump["open_count"]
 
 
+def test_a_dump_asked_for_just_before_exit_is_written_before_the_exit_report(build_c, preload_run):
+    """The dump thread had no time to take it: the exiting thread takes it,
+    then writes the exit report (a program giving up at "Too many open
+    files" loses its emfile report so, issue #10, item 6)."""
+    program = build_c("dump_then_exit.c")
+    result = preload_run([program.path])
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    assert [dump["trigger"] for dump in result.dumps] == ["signal"], result.stderr
+    (dump,) = result.dumps
+    check_well_formed(dump.data, str(dump.path))
+    assert len(dump.fds_from(program.source, program.line("LEAK", "pipe"))) == 2, dump
+    notices = [line for line in result.stderr.splitlines() if line.startswith("fdtrack: ")]
+    assert notices[0].startswith(f"fdtrack: signal report {dump.path}"), result.stderr
+    assert result.report is not None and result.report["open_count"] == dump["open_count"], result.stderr
+
+
 def test_threshold_dumps_once_and_rearms_well_below(build_c, live):
     program = build_c("live_ctl.c")
     proc = live([program.path], env={"FDTRACK_THRESHOLD": "20"})
