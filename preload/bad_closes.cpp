@@ -14,7 +14,7 @@ std::atomic<bool> g_ready[kCapacity];
 
 }  // namespace
 
-void record_bad_close(int fd, const char* error, uint32_t site, uint32_t opened_site) {
+void record_bad_close(int fd, const char* error, uint32_t site, uint32_t opened_site, uint32_t previous_close_site) {
     // A close-everything loop closes hundreds of numbers never opened from
     // one line: that line is named once.
     if (!strcmp(error, "never_opened")) {
@@ -27,7 +27,7 @@ void record_bad_close(int fd, const char* error, uint32_t site, uint32_t opened_
     }
     int index = g_reserved.fetch_add(1, std::memory_order_relaxed);
     if (index >= kCapacity) return;
-    g_records[index] = {fd, error, site, opened_site};
+    g_records[index] = {fd, error, site, opened_site, previous_close_site};
     g_ready[index].store(true, std::memory_order_release);
 }
 

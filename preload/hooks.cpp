@@ -326,7 +326,7 @@ int close_range_sparing_own(Hook& hook, unsigned low, unsigned high, int flags) 
     int saved = errno;
     fdtrack::check_close_range(low, high);
     int own[kMaxOwnFds];
-    int n_own = fdtrack::forget_range(low, high, own, kMaxOwnFds);
+    int n_own = fdtrack::forget_range(low, high, own, kMaxOwnFds, hook.caller());
     errno = saved;
     int result = 0;
     unsigned from = low;

@@ -21,6 +21,7 @@ struct alignas(64) Registry::Slot {
     std::atomic<int64_t> created_ns;
     std::atomic<uint64_t> thread[2];
     std::atomic<bool> held_by_stream;
+    std::atomic<uintptr_t> closed_by;
 };
 
 namespace {
@@ -124,7 +125,7 @@ void Registry::put_inherited(int fd) {
     }
 }
 
-Origin Registry::remove(int fd, FdInfo* removed) {
+Origin Registry::remove(int fd, FdInfo* removed, const void* closer) {
     Slot* s = slot(fd, false);
     if (!s) return Origin::empty;
     // A slot that holds no open fd needs no write.
@@ -146,6 +147,7 @@ Origin Registry::remove(int fd, FdInfo* removed) {
     bool was_program_fd = before == static_cast<uint8_t>(Origin::tracked) || before == static_cast<uint8_t>(Origin::inherited);
     Origin after = was_program_fd ? Origin::closed : Origin::empty;
     uint32_t stack = s->stack.load(std::memory_order_relaxed);
+    s->closed_by.store(reinterpret_cast<uintptr_t>(closer), std::memory_order_relaxed);
     s->origin.store(static_cast<uint8_t>(after), std::memory_order_relaxed);
     unlock(*s);
     if (before == static_cast<uint8_t>(Origin::tracked)) count_open(stack, -1);
@@ -169,6 +171,7 @@ FdInfo Registry::get(int fd) const {
         memcpy(info.thread, name, sizeof name);
         info.thread[15] = '\0';
         info.held_by_stream = s->held_by_stream.load(std::memory_order_relaxed);
+        info.closed_by = s->closed_by.load(std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_acquire);
         if (s->seq.load(std::memory_order_relaxed) == seq) return info;
     }

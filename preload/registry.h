@@ -42,6 +42,7 @@ struct FdInfo {
     int64_t created_ns = 0;      // CLOCK_MONOTONIC
     char thread[16] = {};
     bool held_by_stream = false; // a FILE or DIR owns it: close() on it is a bad close
+    uintptr_t closed_by = 0;     // Origin::closed: the return address in the code that closed it
 };
 
 class Registry {
@@ -52,9 +53,10 @@ public:
     // Records an fd found open at load time, unless a hook got there first.
     void put_inherited(int fd);
     // Forgets `fd` and returns what it was (Origin::empty if unknown); a
-    // tracked record becomes Origin::closed and keeps its opener. With
-    // `removed`, also copies the record as it was.
-    Origin remove(int fd, FdInfo* removed = nullptr);
+    // tracked record becomes Origin::closed and keeps its opener, and
+    // `closer` (the caller of close: one address, no stack walk on a close).
+    // With `removed`, also copies the record as it was.
+    Origin remove(int fd, FdInfo* removed = nullptr, const void* closer = nullptr);
     // A consistent copy of slot `fd`.
     FdInfo get(int fd) const;
     Origin origin(int fd) const;

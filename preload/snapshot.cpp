@@ -222,6 +222,7 @@ void add_bad_closes(Report& report, Symbolizer& symbolizer) {
         entry.error = bad.error;
         entry.site = site_of(bad.site);
         entry.opened_site = site_of(bad.opened_site);
+        entry.previous_close_site = site_of(bad.previous_close_site);
         report.bad_closes.push_back(std::move(entry));
     }
 }

@@ -336,8 +336,8 @@ HeldFdPoll::~HeldFdPoll() {
     g_polls_ended.fetch_add(1);
 }
 
-bool forget_fd(int fd, bool by_fdtrack, FdInfo* before) {
-    Origin origin = registry().remove(fd, before);  // one slot access on every close
+bool forget_fd(int fd, bool by_fdtrack, FdInfo* before, const void* closer) {
+    Origin origin = registry().remove(fd, before, closer);  // one slot access on every close
     if (origin == Origin::own && !by_fdtrack) {
         registry().put(fd, *before);  // still open: the program may not close it
         return false;
@@ -345,6 +345,17 @@ bool forget_fd(int fd, bool by_fdtrack, FdInfo* before) {
     if (is_open_origin(origin)) fd_count_fell();
     return true;
 }
+
+namespace {
+
+// Where a closed fd was closed: the code that called close(), one frame
+// (the stack was not walked on that close). 0 when unknown.
+uint32_t closing_site(const FdInfo& before) {
+    if (before.origin != Origin::closed || before.closed_by == 0) return 0;
+    return stack_table().intern(&before.closed_by, 1, nullptr, 0, nullptr);
+}
+
+}  // namespace
 
 void check_close(int fd, int result, int error, const FdInfo& before) {
     // A fork child closing everything before exec closes its copies of the
@@ -355,7 +366,7 @@ void check_close(int fd, int result, int error, const FdInfo& before) {
     else if (result != 0 && error == EBADF && before.origin == Origin::empty) error_kind = "never_opened";
     else if (result == 0 && before.origin == Origin::tracked && before.held_by_stream) error_kind = "owned_by_stream";
     if (!error_kind) return;
-    record_bad_close(fd, error_kind, capture_stack(), before.stack);  // as record_fd: no own scope
+    record_bad_close(fd, error_kind, capture_stack(), before.stack, closing_site(before));  // as record_fd: no own scope
 }
 
 void check_close_range(unsigned low, unsigned high) {
@@ -371,11 +382,11 @@ void check_close_range(unsigned low, unsigned high) {
         FdInfo before = r.get(static_cast<int>(fd));
         if (before.origin != Origin::closed) continue;
         if (site == 0) site = capture_stack();  // once per call, as record_fd: no own scope
-        record_bad_close(static_cast<int>(fd), "double_close", site, before.stack);
+        record_bad_close(static_cast<int>(fd), "double_close", site, before.stack, closing_site(before));
     }
 }
 
-int forget_range(unsigned low, unsigned high, int* own, int own_max) {
+int forget_range(unsigned low, unsigned high, int* own, int own_max, const void* closer) {
     Registry& r = registry();
     int max = r.max_fd();
     int n_own = 0;
@@ -383,7 +394,7 @@ int forget_range(unsigned low, unsigned high, int* own, int own_max) {
         Origin origin = r.origin(static_cast<int>(fd));
         if (!is_open_origin(origin)) continue;
         if (origin == Origin::own && n_own < own_max) own[n_own++] = static_cast<int>(fd);
-        else r.remove(static_cast<int>(fd));
+        else r.remove(static_cast<int>(fd), nullptr, closer);
     }
     fd_count_fell();
     return n_own;

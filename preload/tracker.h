@@ -36,7 +36,7 @@ int adopt_own_fd(int fd);
 // Forgets `fd` before it is closed, copying what the registry knew of it to
 // `before`. False when the program tries to close one of fdtrack's own fds:
 // it must get EBADF, as if fdtrack were not there.
-bool forget_fd(int fd, bool by_fdtrack, FdInfo* before);
+bool forget_fd(int fd, bool by_fdtrack, FdInfo* before, const void* closer);
 // After the program's close() of `fd` returned `result` (errno `error`):
 // notes a double close, or the close of an fd a FILE or DIR still owns.
 void check_close(int fd, int result, int error, const FdInfo& before);
@@ -46,7 +46,7 @@ void check_close(int fd, int result, int error, const FdInfo& before);
 void check_close_range(unsigned low, unsigned high);
 // Forgets every fd in [low, high] except fdtrack's own, whose numbers are
 // written to `own` (ascending, at most `own_max`); returns how many.
-int forget_range(unsigned low, unsigned high, int* own, int own_max);
+int forget_range(unsigned low, unsigned high, int* own, int own_max, const void* closer);
 // A hooked call failed with `error` (EMFILE and ENFILE trigger a dump).
 void call_failed(int error);
 
@@ -119,10 +119,10 @@ public:
     explicit Hook(const void* caller) {
         if (fdtrack_vfork_child) return;  // shares the parent's memory: touch nothing
         program_ = true;
+        caller_ = caller;
         if (tls.own_depth > 0) {          // fdtrack's own I/O: hidden, not recorded
             own_ = true;
             program_ = false;
-            caller_ = caller;
             return;
         }
         if (tls.hook_depth > 0) return;   // a hook reached from inside a real call
@@ -187,11 +187,14 @@ public:
         return true;
     }
 
+    // The return address in the code that called the hooked function.
+    const void* caller() const { return caller_; }
+
     // Before the real close: false if the program may not close `fd`.
     bool closing(int fd) {
         if (!active_ && !own_) return true;
         int saved = errno;
-        bool allowed = forget_fd(fd, own_, &before_close_);
+        bool allowed = forget_fd(fd, own_, &before_close_, caller_);
         errno = saved;
         return allowed;
     }

@@ -19,6 +19,11 @@ def test_bad_closes_are_reported_and_gate(build_c, fdtrack_run):
     for error, opened in (("double_close", "twice"), ("owned_by_stream", "stream")):
         assert site_line(report, bad[error]["site"], program) == program.line("BAD", error)
         assert site_line(report, bad[error]["opened_site"], program) == program.line("OPENED", opened)
+    # valgrind's "previously closed at": the line of the first close.
+    first = bad["double_close"]["previous_close_site"]
+    assert site_line(report, first, program) == program.line("CLOSED", "first"), report["bad_closes"]
+    assert bad["owned_by_stream"]["previous_close_site"] is None
+    assert f"; closed before at bad_close.c:{program.line('CLOSED', 'first')}" in result.stderr, result.stderr
     assert "closed twice at bad_close.c:" in result.stderr, result.stderr
 
 
@@ -77,6 +82,8 @@ def test_close_range_over_numbers_already_closed(build_c, fdtrack_run):
     assert result.returncode == 3, result.describe()
     report = result.report
     found = sorted((bad["fd"], bad["error"], site_line(report, bad["site"], program),
-                    site_line(report, bad["opened_site"], program)) for bad in report["bad_closes"])
-    assert found == [(5, "double_close", program.line("BAD", "twice"), program.line("OPENED", "five")),
-                     (7, "double_close", program.line("BAD", "twice"), program.line("OPENED", "seven"))], found
+                    site_line(report, bad["opened_site"], program),
+                    site_line(report, bad["previous_close_site"], program)) for bad in report["bad_closes"])
+    twice, first = program.line("BAD", "twice"), program.line("CLOSED", "range")
+    assert found == [(5, "double_close", twice, program.line("OPENED", "five"), first),
+                     (7, "double_close", twice, program.line("OPENED", "seven"), first)], found

@@ -12,7 +12,7 @@
 int main(void) {
     int fd = open("/etc/hostname", O_RDONLY); /* OPENED: twice */
     CHECK(fd >= 0);
-    CHECK(close(fd) == 0);
+    CHECK(close(fd) == 0); /* CLOSED: first */
     CHECK(close(fd) == -1); /* BAD: double_close */
 
     FILE* stream = fopen("/etc/hostname", "r"); /* OPENED: stream */

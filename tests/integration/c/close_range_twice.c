@@ -15,7 +15,7 @@ int main(void) {
     CHECK(close_range(fd, ~0U, 0) == 0);
     CHECK(dup2(1, 5) == 5); /* OPENED: five */
     CHECK(dup2(2, 7) == 7); /* OPENED: seven */
-    CHECK(close_range(5, 7, 0) == 0);
+    CHECK(close_range(5, 7, 0) == 0); /* CLOSED: range */
     CHECK(close_range(5, 7, 0) == 0); /* BAD: twice */
     struct rlimit limit;
     CHECK(getrlimit(RLIMIT_NOFILE, &limit) == 0);
