@@ -6,8 +6,12 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-dev nlohmann-json3-dev
           libcli11-dev googletest libgtest-dev python3 python3-pytest
+          # fdtrack exporter's HTTP server
+          libcpp-httplib-dev
           # Every report the integration tests see is checked against docs/report.schema.json
           python3-jsonschema
+          # promtool checks fdtrack metrics; a test scrapes fdtrack exporter with a real server
+          prometheus
           # Real programs of the compatibility suite (tests/integration/test_real_programs.py)
           git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib)
 missing=()
@@ -20,6 +24,11 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Only its binaries are wanted: the tests start their own server on a free
+    # port. Where systemd runs, the package has started and enabled one on :9090.
+    if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+      systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
   else
     echo "fdtrack setup: missing packages; run: sudo apt-get install -y ${missing[*]}" >&2
     exit 1

@@ -17,5 +17,7 @@ Command add_run_command(CLI::App& app);
 Command add_dump_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_diff_command(CLI::App& app);
+Command add_metrics_command(CLI::App& app);
+Command add_exporter_command(CLI::App& app);
 
 }  // namespace fdtrack::cli

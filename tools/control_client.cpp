@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -60,8 +61,12 @@ bool is_zombie(int pid) {
     return end != std::string::npos && line.compare(end, 3, ") Z") == 0;
 }
 
+// getpwuid_r: fleet.cpp asks several processes from several threads.
 std::string user_name(uid_t uid) {
-    const passwd* entry = getpwuid(uid);
+    passwd storage{};
+    passwd* entry = nullptr;
+    char buffer[4096];
+    if (getpwuid_r(uid, &storage, buffer, sizeof buffer, &entry) != 0) entry = nullptr;
     return entry ? std::string(entry->pw_name) + " (uid " + std::to_string(uid) + ")" : "uid " + std::to_string(uid);
 }
 
@@ -129,14 +134,16 @@ std::optional<std::set<std::string>> socket_inodes(int pid) {
     return inodes;
 }
 
-// The fallback names (control_channel.h) listening now, from /proc/net/unix:
-// "Num RefCount Protocol Flags Type St Inode Path", abstract paths with '@'.
-// Where the target's fds can be read, only the sockets it holds: anyone may
-// bind decoys by those names.
-std::vector<std::string> fallback_names(int pid) {
+struct AbstractListener {
+    std::string name;  // without the leading '@'
+    std::string inode;
+};
+
+// The abstract unix sockets listening now, from /proc/net/unix: "Num RefCount
+// Protocol Flags Type St Inode Path", abstract paths with '@'.
+std::vector<AbstractListener> abstract_listeners() {
     constexpr unsigned long kListening = 0x10000;  // __SO_ACCEPTCON
-    std::optional<std::set<std::string>> held = socket_inodes(pid);
-    std::vector<std::string> names;
+    std::vector<AbstractListener> listeners;
     std::ifstream table("/proc/net/unix");
     std::string line;
     std::getline(table, line);  // the header
@@ -145,11 +152,34 @@ std::vector<std::string> fallback_names(int pid) {
         std::string num, refs, protocol, flags, type, state, inode, path;
         if (!(fields >> num >> refs >> protocol >> flags >> type >> state >> inode >> path)) continue;
         if (path.size() < 2 || path[0] != '@' || !(strtoul(flags.c_str(), nullptr, 16) & kListening)) continue;
-        if (held && !held->count(inode)) continue;
-        std::string name = path.substr(1);
-        if (name != control_socket_name(pid) && is_control_socket_name(pid, name)) names.push_back(name);
+        listeners.push_back({path.substr(1), inode});
+    }
+    return listeners;
+}
+
+// The fallback names (control_channel.h) listening now. Where the target's
+// fds can be read, only the sockets it holds: anyone may bind decoys by
+// those names.
+std::vector<std::string> fallback_names(int pid) {
+    std::optional<std::set<std::string>> held = socket_inodes(pid);
+    std::vector<std::string> names;
+    for (AbstractListener& listener : abstract_listeners()) {
+        if (held && !held->count(listener.inode)) continue;
+        if (listener.name != control_socket_name(pid) && is_control_socket_name(pid, listener.name)) {
+            names.push_back(std::move(listener.name));
+        }
     }
     return names;
+}
+
+// The pid a control socket name is for ("fdtrack.123" or "fdtrack.123.<hex>"),
+// or 0 for any other name.
+int pid_of_control_socket(const std::string& name) {
+    size_t dot = name.find('.');
+    int pid = 0;
+    if (dot == std::string::npos) return 0;
+    std::from_chars(name.data() + dot + 1, name.data() + name.size(), pid);
+    return pid > 0 && is_control_socket_name(pid, name) ? pid : 0;
 }
 
 // The control socket of `pid`, found by name and trusted only by its peer
@@ -215,6 +245,21 @@ Answer read_answer(int fd, Clock::time_point deadline, std::string& out) {
 }
 
 }  // namespace
+
+std::vector<int> tracked_processes() {
+    std::set<int> pids;
+    for (const AbstractListener& listener : abstract_listeners()) {
+        if (int pid = pid_of_control_socket(listener.name)) pids.insert(pid);
+    }
+    // The names are anyone's to bind: only a process that is there, ours to
+    // ask (what why_not_askable checks) and has the library loaded counts.
+    // ask_process still trusts none of them but by its peer credentials.
+    std::vector<int> tracked;
+    for (int pid : pids) {
+        if (why_not_askable(pid, uids_of(pid)).empty() && has_fdtrack_loaded(pid)) tracked.push_back(pid);
+    }
+    return tracked;
+}
 
 std::string ask_process(int pid, std::string_view request, double timeout_s, std::string_view command) {
     std::string process = "process " + std::to_string(pid);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fdtrack::cli {
 
@@ -20,5 +21,11 @@ public:
 // whole answer, within `timeout_s`. `command` ("fdtrack dump") starts the
 // lines it writes on stderr about decoy sockets it refused.
 std::string ask_process(int pid, std::string_view request, double timeout_s, std::string_view command);
+
+// The processes the caller may ask, in pid order: those with a control socket
+// listening (its usual or a fallback name, in /proc/net/unix, so only this
+// network namespace) and libfdtrack.so loaded, that run as the caller's
+// effective uid (every user's for root).
+std::vector<int> tracked_processes();
 
 }  // namespace fdtrack::cli
