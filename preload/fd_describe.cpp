@@ -312,6 +312,11 @@ FdDescription FdDescriber::describe(int fd) {
             describe_socket(fd, st.st_ino, out);
             return out;
         }
+        if (have_stat && S_ISFIFO(st.st_mode) && pipe_device_known_ && st.st_dev == pipe_device_) {
+            out.kind = "pipe";
+            out.target = "pipe:[" + std::to_string(st.st_ino) + "]";  // what its link says
+            return out;
+        }
         std::string link = fd_link(fd);
         out.target = link;
 
@@ -332,6 +337,10 @@ FdDescription FdDescriber::describe(int fd) {
             return out;
         } else if (S_ISFIFO(st.st_mode)) {
             out.kind = starts_with(link, "pipe:") ? "pipe" : "fifo";
+            if (out.kind == "pipe") {
+                pipe_device_ = st.st_dev;
+                pipe_device_known_ = true;
+            }
         } else if (S_ISDIR(st.st_mode)) {
             out.kind = "dir";
         } else if (S_ISCHR(st.st_mode)) {

@@ -40,6 +40,10 @@ private:
     std::string unix_peer(uint64_t inode);
     std::string tcp_remote(uint64_t inode);
 
+    // The device of pipefs, once a pipe's link has shown it: later pipes are
+    // told from named FIFOs by it, without their readlink.
+    dev_t pipe_device_ = 0;
+    bool pipe_device_known_ = false;
     bool unix_peers_loaded_ = false;
     std::unordered_map<uint64_t, uint64_t> unix_peers_;  // socket inode -> peer's inode
     bool tcp_remotes_loaded_ = false;
