@@ -8,6 +8,8 @@ packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-de
           libcli11-dev googletest libgtest-dev python3 python3-pytest
           # Every report the integration tests see is checked against docs/report.schema.json
           python3-jsonschema
+          # The HTML report is loaded in headless Chromium (tests/integration/test_html_report.py)
+          chromium
           # Real programs of the compatibility suite (tests/integration/test_real_programs.py)
           git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib)
 missing=()
