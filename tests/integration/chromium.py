@@ -121,8 +121,10 @@ class Chromium:
                 # Nothing reaches a network: every request goes to a proxy that is not there.
                 "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
                 f"--window-size={self.width},{self.height}", "about:blank"]
+        # Its log goes to a file: a pipe nobody reads would stop it once full.
+        self.log = open(Path(self.profile) / "chromium.log", "w+b")
         self.process = subprocess.Popen(argv, preexec_fn=child_fds, close_fds=False, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=self.log, stderr=self.log)
         os.close(commands_read)
         os.close(answers_write)
         return self
@@ -139,7 +141,7 @@ class Chromium:
             self.process.wait()
         os.close(self._commands)
         os.close(self._answers)
-        self.process.stderr.close()
+        self.log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def _receive(self, timeout):
@@ -149,7 +151,8 @@ class Chromium:
                 raise TimeoutError
             chunk = os.read(self._answers, 1 << 20)
             if not chunk:
-                raise ChromiumError(f"chromium ended: {self.process.stderr.read().decode(errors='replace')[-2000:]}")
+                self.log.seek(0)
+                raise ChromiumError(f"chromium ended: {self.log.read().decode(errors='replace')[-2000:]}")
             self._buffer += chunk
         message, _, self._buffer = self._buffer.partition(b"\0")
         return json.loads(message)

@@ -291,9 +291,19 @@ def test_a_native_programs_exit_report(browser, build_c, tmp_path):
     assert page.evaluate("document.querySelectorAll('#stacks li.frame.native').length") > 0
     assert page.evaluate("document.querySelectorAll('#icicle .node.native').length") > 0
     assert page.evaluate("document.querySelectorAll('#icicle .node.python').length") == 0
-    assert re.match(r"fdtrack: leaky.* \(pid \d+\), exit report", page.evaluate("document.title"))
+    assert re.match(r"fdtrack: \S*leaky \(pid \d+\), exit report", page.evaluate("document.title"))
     others = [fd for fd in result.report["fds"] if fd["origin"] != "tracked"]
     assert page.evaluate("document.querySelectorAll('#other-fds tbody tr').length") == len(others)
+
+
+def test_a_report_with_nothing_open_and_no_history(browser, fdtrack_build, tmp_path):
+    result = run_fdtrack(["/bin/true"], env={"FDTRACK_INTERVAL": "0"}, tmp_root=tmp_path)
+    assert result.report is not None and not result.report["sites"], result.describe()
+    page = open_page(browser, write_page(tmp_path, "empty.html", "report", result.report.path))
+    assert table(page) == []
+    assert page.evaluate("document.getElementById('no-sites').textContent") == "No tracked fds open."
+    assert page.evaluate("document.getElementById('site-section').hidden") is True
+    assert fact(page, "interval") == "none kept (FDTRACK_INTERVAL=0)"
 
 
 HOSTILE = "</script><script>document.title='pwned'</script>"
