@@ -266,33 +266,6 @@ void render_uncounted(std::string& out, const Report& report) {
     if (!parts.empty()) out += fmt::format("Not counted: {}\n", fmt::join(parts, "; "));
 }
 
-// One line of a native stack: a frame, or a run of the interpreter's own
-// frames folded into one.
-struct StackRow {
-    size_t first = 0;
-    size_t count = 1;
-};
-
-// Under a site with Python frames, the interpreter's native frames
-// (_PyEval_EvalFrameDefault, _PyObject_MakeTpCall...: some 30 under every
-// pytest leak) only say "Python called this", which the Python stack says
-// better. Runs of two or more fold into one line; extension modules and other
-// libraries keep theirs, and the JSON keeps every frame.
-std::vector<StackRow> native_rows(const Site& site) {
-    std::vector<StackRow> rows;
-    bool fold = !site.python.empty();
-    for (size_t i = 0; i < site.frames.size();) {
-        size_t end = i + 1;
-        if (fold && is_interpreter_module(site.frames[i].module)) {
-            while (end < site.frames.size() && is_interpreter_module(site.frames[end].module)) ++end;
-            if (end - i < 2) end = i + 1;
-        }
-        rows.push_back({i, end - i});
-        i = end;
-    }
-    return rows;
-}
-
 // "libpython3.11.so.1.0", or "python3.11, libpython3.11.so.1.0" for a run
 // that crosses from one into the other.
 std::string modules_of(const Site& site, const StackRow& row) {
@@ -314,6 +287,26 @@ std::string format_age(double seconds) {
     auto whole = static_cast<uint64_t>(seconds);
     if (whole < 3600) return fmt::format("{}m{:02}s", whole / 60, whole % 60);
     return fmt::format("{}h{:02}m", whole / 3600, whole / 60 % 60);
+}
+
+// Under a site with Python frames, the interpreter's native frames
+// (_PyEval_EvalFrameDefault, _PyObject_MakeTpCall...: some 30 under every
+// pytest leak) only say "Python called this", which the Python stack says
+// better. Runs of two or more fold into one line; extension modules and other
+// libraries keep theirs, and the JSON keeps every frame.
+std::vector<StackRow> native_rows(const Site& site) {
+    std::vector<StackRow> rows;
+    bool fold = !site.python.empty();
+    for (size_t i = 0; i < site.frames.size();) {
+        size_t end = i + 1;
+        if (fold && is_interpreter_module(site.frames[i].module)) {
+            while (end < site.frames.size() && is_interpreter_module(site.frames[end].module)) ++end;
+            if (end - i < 2) end = i + 1;
+        }
+        rows.push_back({i, end - i});
+        i = end;
+    }
+    return rows;
 }
 
 std::string user_location(const Site& site, const std::vector<std::string>& user_paths) {

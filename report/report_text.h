@@ -22,6 +22,17 @@ std::string user_location(const Site& site, const std::vector<std::string>& user
 // "fdtrack: 12 fds open from leaks.c:34 in leak_open (openat)".
 std::string top_site_summary(const Report& report);
 
+// One line of a site's native stack as the reports show it: a frame, or a
+// run of `count` frames of the interpreter's own folded into one line.
+struct StackRow {
+    size_t first = 0;  // index into Site::frames
+    size_t count = 1;
+};
+
+// The native stack's lines, innermost first: under a site with Python frames,
+// each run of two or more interpreter frames (is_interpreter_module) is one row.
+std::vector<StackRow> native_rows(const Site& site);
+
 // The Python then native stack of a site, innermost first, each line starting
 // with `indent`; at most `max_frames` lines of each (0: all). Under a site with
 // Python frames, runs of the interpreter's native frames fold into one line.

@@ -12,6 +12,8 @@ packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-de
           python3-jsonschema
           # promtool checks fdtrack metrics; a test scrapes fdtrack exporter with a real server
           prometheus
+          # The HTML report is loaded in headless Chromium (tests/integration/test_html_report.py)
+          chromium
           # Real programs of the compatibility suite (tests/integration/test_real_programs.py)
           git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib)
 missing=()

@@ -1,14 +1,16 @@
-// `fdtrack report FILE [--json] [--suppressions RULES] [--user-paths DIRS]`:
-// render a saved JSON report as text, or as normalised JSON, optionally with
-// suppressions applied and other directories taken as the user's code.
+// `fdtrack report FILE [--json | --html OUT] [--suppressions RULES] [--user-paths DIRS]`:
+// render a saved JSON report as text, as normalised JSON or as an HTML page,
+// optionally with suppressions applied and other directories taken as the user's code.
 #include <iostream>
 #include <memory>
 #include <optional>
 
+#include "report/report_html.h"
 #include "report/report_json.h"
 #include "report/suppressions.h"
 #include "report/report_text.h"
 #include "tools/commands.h"
+#include "tools/output_file.h"
 #include "tools/user_paths_option.h"
 
 namespace fdtrack::cli {
@@ -18,6 +20,7 @@ namespace {
 struct ReportOptions {
     std::string file;
     bool json = false;
+    std::optional<std::string> html;  // --html OUT
     std::string suppressions;
     std::optional<std::string> user_paths;
 };
@@ -33,7 +36,11 @@ int run_report(const ReportOptions& options) {
             return 2;
         }
     }
-    std::cout << (options.json ? report_to_json(report) : render_text(report));
+    if (options.html) {
+        write_output_file(*options.html, render_html(report));
+    } else {
+        std::cout << (options.json ? report_to_json(report) : render_text(report));
+    }
     return 0;
 }
 
@@ -41,10 +48,14 @@ int run_report(const ReportOptions& options) {
 
 Command add_report_command(CLI::App& app) {
     auto options = std::make_shared<ReportOptions>();
-    CLI::App* sub = app.add_subcommand("report", "Render a saved JSON report as text (or normalised JSON)");
+    CLI::App* sub = app.add_subcommand("report", "Render a saved JSON report as text (or normalised JSON, or an HTML page)");
     sub->add_option("FILE", options->file, "A report written by fdtrack (fdtrack.<pid>.<seq>.json); - for stdin")
         ->required();
-    sub->add_flag("--json", options->json, "Print normalised JSON instead of text");
+    CLI::Option* json = sub->add_flag("--json", options->json, "Print normalised JSON instead of text");
+    sub->add_option("--html", options->html,
+                    "Write the report as one self-contained HTML page to OUT (replaced if it exists; - for stdout)")
+        ->type_name("OUT")
+        ->excludes(json);
     sub->add_option("--suppressions", options->suppressions,
                     "Mark the leaks that match a rule in FILE as suppressed (docs/suppressions.md)")
         ->type_name("FILE");

@@ -337,7 +337,9 @@ class CompilerCache:
         if key not in self.built:
             source = (C_DIR / name).resolve()
             suffix = "-".join(re.sub(r"[^\w]", "", flag) for flag in cflags)
-            stem = source.stem + (f"-{suffix}" if suffix else "")
+            # gating/leaky.c and examples/leaky.c must not overwrite each other's binary.
+            folder = "" if source.parent == C_DIR.resolve() else f"{source.parent.name}-"
+            stem = folder + source.stem + (f"-{suffix}" if suffix else "")
             out = self.out_dir / (f"lib{stem}.so" if shared else stem)
             cmd = ["cc", "-g", "-O0", "-Wall", "-Werror", *cflags, str(source), "-o", str(out)]
             if shared:

@@ -218,18 +218,19 @@ def source_line(path, text):
 class Service:
     """An example service started on a free port, stopped on exit."""
 
-    def __init__(self, script, python, workdir, *, preload=True, nofile=None):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FDTRACK_") and k != "LD_PRELOAD"}
-        env["FDTRACK_OUTPUT"] = str(workdir)
+    def __init__(self, script, python, workdir, *, preload=True, nofile=None, env=None):
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("FDTRACK_") and k != "LD_PRELOAD"}
+        environment["FDTRACK_OUTPUT"] = str(workdir)
         if preload:
-            env["LD_PRELOAD"] = str(LIBRARY)
+            environment["LD_PRELOAD"] = str(LIBRARY)
+        environment.update(env or {})
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)) if nofile else None
         self.script = str(Path(script).resolve())
         self.workdir = Path(workdir)
         self.stderr_path = self.workdir / "service.stderr"
         self.proc = subprocess.Popen(
             [python, self.script, "--port", "0"],
-            env=env,
+            env=environment,
             cwd=workdir,
             stdout=subprocess.PIPE,
             stderr=open(self.stderr_path, "w"),
