@@ -1,9 +1,7 @@
 // `fdtrack dump PID [--json]`: ask a running tracked process for a snapshot
 // now, through its control socket (works whatever became of the dump signal).
-#include <cmath>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "report/control_channel.h"
@@ -11,6 +9,7 @@
 #include "report/report_text.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
+#include "tools/seconds_option.h"
 
 namespace fdtrack::cli {
 
@@ -50,18 +49,8 @@ Command add_dump_command(CLI::App& app) {
     CLI::App* sub = app.add_subcommand("dump", "Ask a running tracked process for a snapshot now and print it");
     sub->add_option("PID", options->pid, "The process to ask")->required()->check(CLI::Range(1, 1 << 22));
     sub->add_flag("--json", options->json, "Print the snapshot as JSON instead of text");
-    // CLI::Range lets NaN through (every comparison with it is false).
     sub->add_option("--timeout", options->timeout_s, "Seconds to wait for the answer (default 10)")
-        ->check(CLI::Validator(
-            [](std::string& text) {
-                double value = 0;
-                std::istringstream in(text);
-                if (!(in >> value) || !std::isfinite(value) || value < 0.1 || value > 3600) {
-                    return std::string("must be a number of seconds from 0.1 to 3600");
-                }
-                return std::string();
-            },
-            "SECONDS"));
+        ->check(seconds_validator(0.1, 3600));
     return {sub, [options] { return run_dump(*options); }};
 }
 
