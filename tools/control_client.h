@@ -21,4 +21,8 @@ public:
 // lines it writes on stderr about decoy sockets it refused.
 std::string ask_process(int pid, std::string_view request, double timeout_s, std::string_view command);
 
+// Whether `pid` is gone or a zombie: what a watcher checks when a process
+// it was asking stops answering.
+bool has_exited(int pid);
+
 }  // namespace fdtrack::cli
