@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-dev nlohmann-json3-dev
           libcli11-dev googletest libgtest-dev python3 python3-pytest
+          # fdtrack top's screen, and the terminal its tests drive it in
+          libncurses-dev tmux
           # Every report the integration tests see is checked against docs/report.schema.json
           python3-jsonschema
           # Real programs of the compatibility suite (tests/integration/test_real_programs.py)

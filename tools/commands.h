@@ -17,5 +17,6 @@ Command add_run_command(CLI::App& app);
 Command add_dump_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_diff_command(CLI::App& app);
+Command add_top_command(CLI::App& app);
 
 }  // namespace fdtrack::cli
