@@ -135,6 +135,9 @@ Command add_top_command(CLI::App& app) {
     add_user_paths_option(*sub, options->user_paths,
                           "The user's own code is exactly what lies under these directories, instead of what the "
                           "process says or fdtrack guesses ('' to guess)");
+    sub->footer("On a terminal: a screen refreshed every --delay seconds; ? lists its keys, q quits.\n"
+                "With --once or --batch, or when stdin or stdout is not a terminal: plain text snapshots\n"
+                "(until the process exits when neither is given), as top -b prints.");
     return {sub, [options] { return run_top(*options); }};
 }
 
