@@ -177,6 +177,15 @@ def test_a_process_that_cannot_be_watched_is_one_line_and_status_2(live):
     assert "is not tracked" in result.stderr and "LD_PRELOAD" in result.stderr, result.stderr
 
 
+def test_another_users_process_is_refused_at_once(build_c, live, other_user, shared_build):
+    target = live([build_c("live_ctl.c").path])
+    target.ask("open 1")
+    result = other_user.run([shared_build.cli, "top", target.pid, "--once"])
+    assert result.returncode == 2 and result.stdout == "", result
+    assert result.stderr == (f"fdtrack top: process {target.pid} belongs to root (uid 0); "
+                             "only that user or root may dump it\n"), result.stderr
+
+
 # ---- the screen, in tmux ---------------------------------------------------------------
 
 
