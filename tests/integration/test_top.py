@@ -200,13 +200,13 @@ class Tmux:
         assert shutil.which("tmux"), "tmux is missing (scripts/setup.sh installs Debian's tmux)"
         config = tmp_path / "tmux.conf"
         config.write_text("set -g remain-on-exit on\nset -g status off\n")
-        self.server = f"fdtrack-top-{os.getpid()}-{time.monotonic_ns()}"
+        self.server = str(tmp_path / f"tmux-{time.monotonic_ns()}.sock")  # gone with the test's directory
         self.env = {**os.environ, "LANG": "C.UTF-8", "TERM": "xterm"}
         self.tmux("-f", str(config), "new-session", "-d", "-s", "top", "-x", str(self.WIDTH), "-y",
                   str(self.HEIGHT), " ".join(map(str, command)) + '; echo "[exit status $?]"')
 
     def tmux(self, *args):
-        result = subprocess.run(["tmux", "-u", "-L", self.server, *args], env=self.env, capture_output=True,
+        result = subprocess.run(["tmux", "-u", "-S", self.server, *args], env=self.env, capture_output=True,
                                 text=True, timeout=30)
         assert result.returncode == 0, f"tmux {' '.join(args)}: {result.stderr}"
         return result.stdout
@@ -234,7 +234,7 @@ class Tmux:
         return poll("exit", self.exit_status, lambda status: status is not None, timeout)
 
     def close(self):
-        subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-S", self.server, "kill-server"], capture_output=True)
 
 
 @pytest.fixture
