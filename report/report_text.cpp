@@ -143,25 +143,7 @@ void render_group(std::string& out, const SiteGroup& group, bool exit_report,
     if (!grew.empty()) out += fmt::format("    {}, oldest {}\n", grew, format_age(group.site->oldest_age_s));
 
     size_t shown = std::min(group.fds.size(), kExampleFds);
-    size_t fd_width = 1, kind_width = 1, age_width = 1;
-    for (size_t i = 0; i < shown; ++i) {
-        fd_width = std::max(fd_width, fmt::formatted_size("{}", group.fds[i]->fd));
-        kind_width = std::max(kind_width, printable(group.fds[i]->kind).size());
-        age_width = std::max(age_width, format_age(group.fds[i]->age_s).size());
-    }
-    for (size_t i = 0; i < shown; ++i) {
-        const FdEntry& fd = *group.fds[i];
-        out += fmt::format("    fd {:>{}}  {:<{}}  {:>{}}  {}", fd.fd, fd_width, printable(fd.kind), kind_width,
-                           format_age(fd.age_s), age_width, printable(fd.target));
-        if (!fd.state.empty()) out += fmt::format("  {}", printable(fd.state));
-        // As lsof's FD column and its thread: what `exec` keeps, who blocks, who opened it.
-        std::string flags = fd.cloexec ? (fd.nonblock ? "cloexec,nonblock" : "cloexec") : (fd.nonblock ? "nonblock" : "");
-        if (!flags.empty()) out += fmt::format("  [{}]", flags);
-        if (fd.tid) {
-            out += fmt::format("  thread {}{}", fd.tid, fd.thread.empty() ? "" : " " + printable(fd.thread));
-        }
-        out += '\n';
-    }
+    out += render_fds({group.fds.begin(), group.fds.begin() + static_cast<ptrdiff_t>(shown)}, "    ");
     if (group.fds.size() > shown) out += fmt::format("    ... and {} more\n", group.fds.size() - shown);
     // A leak is a site whose fds keep getting older and more numerous.
     if (group.site && group.fds.size() > 1 && grew.empty()) {
@@ -278,6 +260,30 @@ std::string modules_of(const Site& site, const StackRow& row) {
 }
 
 }  // namespace
+
+std::string render_fds(const std::vector<const FdEntry*>& fds, std::string_view indent) {
+    std::string out;
+    size_t fd_width = 1, kind_width = 1, age_width = 1;
+    for (const FdEntry* fd : fds) {
+        fd_width = std::max(fd_width, fmt::formatted_size("{}", fd->fd));
+        kind_width = std::max(kind_width, printable(fd->kind).size());
+        age_width = std::max(age_width, format_age(fd->age_s).size());
+    }
+    for (const FdEntry* entry : fds) {
+        const FdEntry& fd = *entry;
+        out += fmt::format("{}fd {:>{}}  {:<{}}  {:>{}}  {}", indent, fd.fd, fd_width, printable(fd.kind), kind_width,
+                           format_age(fd.age_s), age_width, printable(fd.target));
+        if (!fd.state.empty()) out += fmt::format("  {}", printable(fd.state));
+        // As lsof's FD column and its thread: what `exec` keeps, who blocks, who opened it.
+        std::string flags = fd.cloexec ? (fd.nonblock ? "cloexec,nonblock" : "cloexec") : (fd.nonblock ? "nonblock" : "");
+        if (!flags.empty()) out += fmt::format("  [{}]", flags);
+        if (fd.tid) {
+            out += fmt::format("  thread {}{}", fd.tid, fd.thread.empty() ? "" : " " + printable(fd.thread));
+        }
+        out += '\n';
+    }
+    return out;
+}
 
 std::string format_age(double seconds) {
     if (!(seconds >= 0)) seconds = 0;  // NaN too

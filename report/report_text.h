@@ -38,6 +38,10 @@ std::vector<StackRow> native_rows(const Site& site);
 // Python frames, runs of the interpreter's native frames fold into one line.
 std::string render_stacks(const Site& site, std::string_view indent, size_t max_frames = 0);
 
+// One line per fd, each starting with `indent`, aligned:
+// "fd 5  file  3m07s  /srv/app/data.db  [cloexec]  thread 812 worker".
+std::string render_fds(const std::vector<const FdEntry*>& fds, std::string_view indent);
+
 // "12.5s", "3m07s", "2h05m".
 std::string format_age(double seconds);
 

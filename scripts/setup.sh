@@ -8,6 +8,8 @@ packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-de
           libcli11-dev googletest libgtest-dev python3 python3-pytest
           # fdtrack exporter's HTTP server
           libcpp-httplib-dev
+          # fdtrack top's screen, and the terminal its tests drive it in
+          libncurses-dev tmux
           # Every report the integration tests see is checked against docs/report.schema.json
           python3-jsonschema
           # promtool checks fdtrack metrics; a test scrapes fdtrack exporter with a real server

@@ -9,7 +9,7 @@
 #include "report/report_text.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
-#include "tools/timeout_option.h"
+#include "tools/seconds_option.h"
 
 namespace fdtrack::cli {
 

@@ -27,7 +27,7 @@
 #include "tools/control_client.h"
 #include "tools/fleet.h"
 #include "tools/metrics_options.h"
-#include "tools/timeout_option.h"
+#include "tools/seconds_option.h"
 #include "tools/user_paths_option.h"
 
 namespace fdtrack::cli {

@@ -13,7 +13,7 @@
 #include "tools/commands.h"
 #include "tools/fleet.h"
 #include "tools/metrics_options.h"
-#include "tools/timeout_option.h"
+#include "tools/seconds_option.h"
 #include "tools/user_paths_option.h"
 
 namespace fdtrack::cli {

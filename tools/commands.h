@@ -19,5 +19,6 @@ Command add_report_command(CLI::App& app);
 Command add_diff_command(CLI::App& app);
 Command add_metrics_command(CLI::App& app);
 Command add_exporter_command(CLI::App& app);
+Command add_top_command(CLI::App& app);
 
 }  // namespace fdtrack::cli

@@ -261,6 +261,8 @@ std::vector<int> tracked_processes() {
     return tracked;
 }
 
+bool has_exited(int pid) { return (kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid); }
+
 std::string ask_process(int pid, std::string_view request, double timeout_s, std::string_view command) {
     std::string process = "process " + std::to_string(pid);
     std::vector<uid_t> uids = uids_of(pid);

@@ -28,4 +28,8 @@ std::string ask_process(int pid, std::string_view request, double timeout_s, std
 // effective uid (every user's for root).
 std::vector<int> tracked_processes();
 
+// Whether `pid` is gone or a zombie: what a watcher checks when a process
+// it was asking stops answering.
+bool has_exited(int pid);
+
 }  // namespace fdtrack::cli
