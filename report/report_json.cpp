@@ -176,6 +176,21 @@ const json* find(const json& object, std::string_view key, const Path& parent, b
     return nullptr;
 }
 
+// An fd entry as the streaming reader collects it (ReportSax): its keys and
+// their scalar values in order, without a JSON object, a tree node per key.
+struct FlatObject {
+    std::vector<std::pair<std::string, json>> items;
+};
+
+const json* find(const FlatObject& object, std::string_view key, const Path& parent, bool required) {
+    // The last of a repeated key, as the tree keeps it.
+    for (auto it = object.items.rbegin(); it != object.items.rend(); ++it) {
+        if (it->first == key) return &it->second;
+    }
+    if (required) fail(Path(parent, key), "missing");
+    return nullptr;
+}
+
 int64_t as_integer(const json& value, const Path& path, int64_t min, int64_t max) {
     if (!value.is_number_integer()) wrong_type(path, "an integer", value);
     if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(max)) {
@@ -189,7 +204,7 @@ int64_t as_integer(const json& value, const Path& path, int64_t min, int64_t max
 // `min` is 0 for what cannot be negative (fd numbers, pids, counts): a
 // negative fd would pass for a standard stream, a negative count would make
 // diff's sums lie.
-int get_int(const json& object, std::string_view key, const Path& parent, bool required = true,
+int get_int(const auto& object, std::string_view key, const Path& parent, bool required = true,
             int min = 0) {
     const json* value = find(object, key, parent, required);
     if (!value) return 0;
@@ -209,7 +224,7 @@ uint64_t get_uint64(const json& object, std::string_view key, const Path& parent
     return value.get<uint64_t>();
 }
 
-std::optional<int> get_optional_id(const json& object, std::string_view key, const Path& parent,
+std::optional<int> get_optional_id(const auto& object, std::string_view key, const Path& parent,
                                    bool required) {
     const json* value = find(object, key, parent, required);
     if (!value || value->is_null()) return std::nullopt;
@@ -220,7 +235,7 @@ std::optional<int> get_optional_id(const json& object, std::string_view key, con
 // up for 300 years. Beyond that a double no longer prints as a duration.
 constexpr double kMaxAgeSeconds = 1e10;
 
-double get_age(const json& object, std::string_view key, const Path& parent, bool required = true) {
+double get_age(const auto& object, std::string_view key, const Path& parent, bool required = true) {
     const json* value = find(object, key, parent, required);
     if (!value) return 0;
     if (!value->is_number()) wrong_type(Path(parent, key), "a number", *value);
@@ -232,14 +247,14 @@ double get_age(const json& object, std::string_view key, const Path& parent, boo
     return age;
 }
 
-bool get_bool(const json& object, std::string_view key, const Path& parent, bool required = true) {
+bool get_bool(const auto& object, std::string_view key, const Path& parent, bool required = true) {
     const json* value = find(object, key, parent, required);
     if (!value) return false;
     if (!value->is_boolean()) wrong_type(Path(parent, key), "true or false", *value);
     return value->get<bool>();
 }
 
-std::string get_string(const json& object, std::string_view key, const Path& parent,
+std::string get_string(const auto& object, std::string_view key, const Path& parent,
                        bool required = true, bool nullable = false) {
     const json* value = find(object, key, parent, required);
     if (!value || (nullable && value->is_null())) return {};
@@ -270,6 +285,8 @@ std::vector<std::string> get_strings(const json& object, std::string_view key, c
 void expect_object(const json& value, const Path& path) {
     if (!value.is_object()) wrong_type(path, "an object", value);
 }
+
+void expect_object(const FlatObject&, const Path&) {}  // collected from an object
 
 uint64_t parse_address(const std::string& text, const Path& path) {
     bool hex_digits_only = text.size() > 2 && text.size() <= 18 &&
@@ -342,7 +359,7 @@ Site site_from_json(const json& j, const Path& path) {
     return site;
 }
 
-FdEntry fd_from_json(const json& j, const Path& path) {
+FdEntry fd_from_json(const auto& j, const Path& path) {
     expect_object(j, path);
     FdEntry fd;
     fd.fd = get_int(j, "fd", path);
@@ -412,7 +429,122 @@ void check_nesting(std::string_view text) {
     }
 }
 
-json parse(std::string_view text) {
+// Builds the tree as nlohmann's own parser does, except for the entries of
+// the top level's "fds", the bulk of a large report (19,000 fds: 6 MB): each
+// is collected flat and read into an FdEntry as soon as it ends, without a
+// tree of its own; the tree gets "fds": [] in their place. A bad entry is a
+// ReportError at once, in the words fd_from_json always used.
+class ReportSax {
+public:
+    explicit ReportSax(json& root) : dom_(root, true) {}
+
+    std::vector<FdEntry> fds;
+
+    bool null() { return scalar(json(nullptr), [&] { return dom_.null(); }); }
+    bool boolean(bool value) { return scalar(json(value), [&] { return dom_.boolean(value); }); }
+    bool number_integer(json::number_integer_t value) {
+        return scalar(json(value), [&] { return dom_.number_integer(value); });
+    }
+    bool number_unsigned(json::number_unsigned_t value) {
+        return scalar(json(value), [&] { return dom_.number_unsigned(value); });
+    }
+    bool number_float(json::number_float_t value, const json::string_t& text) {
+        return scalar(json(value), [&] { return dom_.number_float(value, text); });
+    }
+    bool string(json::string_t& value) {
+        if (in_ == In::elsewhere) return dom_.string(value);
+        return scalar(json(std::move(value)), [] { return true; });
+    }
+    bool binary(json::binary_t& value) { return in_ == In::elsewhere ? dom_.binary(value) : true; }
+
+    bool start_object(std::size_t size) { return start(json::value_t::object, [&] { return dom_.start_object(size); }); }
+    bool start_array(std::size_t size) {
+        if (in_ == In::elsewhere && depth_ == 1 && fds_key_) {
+            in_ = In::fds;
+            fds.clear();  // a repeated "fds": the last one counts, as in the tree
+            index_ = 0;
+            ++depth_;
+            return dom_.start_array(0);
+        }
+        return start(json::value_t::array, [&] { return dom_.start_array(size); });
+    }
+    bool key(json::string_t& name) {
+        if (in_ == In::entry) {
+            if (skipped_ == 0) key_ = name;
+            return true;
+        }
+        fds_key_ = depth_ == 1 && name == "fds";
+        return dom_.key(name);
+    }
+    bool end_object() {
+        if (in_ == In::entry && skipped_ > 0) return --skipped_, true;
+        --depth_;
+        if (in_ != In::entry) return dom_.end_object();
+        fds.push_back(fd_from_json(entry_, Path(fds_path_, index_++)));
+        in_ = In::fds;
+        return true;
+    }
+    bool end_array() {
+        if (in_ == In::entry) return --skipped_, true;
+        --depth_;
+        if (in_ == In::fds) in_ = In::elsewhere;
+        return dom_.end_array();
+    }
+    // Throws it, as its own type (a parse_error says where the text ended), for parse() to word.
+    template <typename Exception>
+    bool parse_error(std::size_t position, const std::string& token, const Exception& error) {
+        return dom_.parse_error(position, token, error);
+    }
+
+private:
+    enum class In { elsewhere, fds, entry };
+
+    // A value: into the entry being read, refused as an entry of "fds", or into the tree.
+    template <typename ToTree>
+    bool scalar(json value, ToTree to_tree) {
+        switch (in_) {
+            case In::elsewhere: return to_tree();
+            case In::fds: wrong_type(Path(fds_path_, index_), "an object", value);
+            case In::entry:
+                if (skipped_ == 0) entry_.items.emplace_back(std::move(key_), std::move(value));
+                return true;
+        }
+        return true;
+    }
+
+    // An object or array opening: an entry of "fds", something inside one (a
+    // field of the wrong type, or an unknown key's: only its type is kept), or the tree's.
+    template <typename ToTree>
+    bool start(json::value_t type, ToTree to_tree) {
+        if (in_ == In::entry) {
+            if (skipped_++ == 0) entry_.items.emplace_back(std::move(key_), json(type));
+            return true;
+        }
+        if (in_ == In::fds) {
+            if (type != json::value_t::object) wrong_type(Path(fds_path_, index_), "an object", json(type));
+            in_ = In::entry;
+            entry_.items.clear();
+            ++depth_;
+            return true;
+        }
+        ++depth_;
+        return to_tree();
+    }
+
+    nlohmann::detail::json_sax_dom_parser<json> dom_;
+    int depth_ = 0;         // objects and arrays open, the entry's own included
+    bool fds_key_ = false;  // the top level's last key was "fds"
+    In in_ = In::elsewhere;
+    FlatObject entry_;
+    std::string key_;
+    int skipped_ = 0;       // objects and arrays open inside the entry
+    size_t index_ = 0;
+    const Path top_;
+    const Path fds_path_{top_, "fds"};
+};
+
+// The tree of `text`, and its fds read on the way (ReportSax).
+json parse(std::string_view text, std::vector<FdEntry>& fds) {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
         throw ReportError("empty input, not a JSON report");
     }
@@ -422,7 +554,11 @@ json parse(std::string_view text) {
     }
     check_nesting(text);
     try {
-        return json::parse(text);
+        json root;
+        ReportSax sax(root);
+        json::sax_parse(text, &sax);
+        fds = std::move(sax.fds);
+        return root;
     } catch (const json::exception& e) {
         // nlohmann's message starts with "[json.exception.parse_error.101] ";
         // it quotes the token it stopped in, which can be megabytes long.
@@ -490,7 +626,8 @@ namespace {
 
 // A report, or a counts answer: the same fields, told apart by `expected`.
 Report document_from_json(std::string_view text, const char* expected) {
-    json j = parse(text);
+    std::vector<FdEntry> streamed_fds;
+    json j = parse(text, streamed_fds);
     if (!j.is_object()) {
         throw ReportError(fmt::format("not an fdtrack report: the top level is {}, not an object", j.type_name()));
     }
@@ -514,10 +651,8 @@ Report document_from_json(std::string_view text, const char* expected) {
     report.rlimit_nofile = get_uint64(j, "rlimit_nofile", top);
     report.open_count = get_int(j, "open_count", top);
     report.user_paths = get_strings(j, "user_paths", top, false);
-    const json& fds = get_array(j, "fds", top);
-    const Path fds_path(top, "fds");
-    report.fds.reserve(fds.size());
-    for (size_t i = 0; i < fds.size(); ++i) report.fds.push_back(fd_from_json(fds[i], Path(fds_path, i)));
+    get_array(j, "fds", top);  // there, and an array: its entries were read while parsing
+    report.fds = std::move(streamed_fds);
     const json& sites = get_array(j, "sites", top);
     const Path sites_path(top, "sites");
     for (size_t i = 0; i < sites.size(); ++i) {

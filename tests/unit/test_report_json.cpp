@@ -528,3 +528,59 @@ TEST(ReportJson, StreamedFdsPrintAsTheTreeWould) {
 
 }  // namespace
 }  // namespace fdtrack
+
+namespace fdtrack {
+namespace {
+
+// The fds are read while parsing (report_json.cpp, ReportSax), each entry
+// flat: the same errors, and the same values, as reading them from a tree.
+std::string error_of(const nlohmann::json& j) {
+    try {
+        report_from_json(j.dump());
+    } catch (const ReportError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+TEST(ReportJson, StreamedFdsReadAsTheTreeWould) {
+    auto j = nlohmann::json::parse(report_to_json(sample_report()));
+    j["fds"][1]["future"] = {{"nested", {1, 2, {{"deeper", true}}}}};  // unknown keys are ignored, nested or not
+    j["fds"][1]["fd"] = 70;
+    j["fds"][1].erase("nonblock");  // optional
+    Report read = report_from_json(j.dump());
+    ASSERT_EQ(read.fds.size(), 4u);
+    EXPECT_EQ(read.fds[1].fd, 70);
+    EXPECT_FALSE(read.fds[1].nonblock);
+    EXPECT_EQ(read.fds[2].target, "tcp 127.0.0.1:5000 -> 127.0.0.1:40474");
+
+    auto broken = [&](auto change) {
+        auto copy = nlohmann::json::parse(report_to_json(sample_report()));
+        change(copy);
+        return error_of(copy);
+    };
+    EXPECT_EQ(broken([](auto& d) { d["fds"][1] = 5; }), "fds[1]: expected an object, found number");
+    EXPECT_EQ(broken([](auto& d) { d["fds"][2] = nlohmann::json::array(); }), "fds[2]: expected an object, found array");
+    EXPECT_EQ(broken([](auto& d) { d["fds"][0]["fd"] = nlohmann::json::object(); }),
+              "fds[0].fd: expected an integer, found object");
+    EXPECT_EQ(broken([](auto& d) { d["fds"][3].erase("kind"); }), "fds[3].kind: missing");
+    EXPECT_EQ(broken([](auto& d) { d["fds"] = 3; }), "fds: expected an array, found number");
+    EXPECT_EQ(broken([](auto& d) { d.erase("fds"); }), "fds: missing");
+}
+
+TEST(ReportJson, ARepeatedKeyCountsOnceTheLastTime) {
+    std::string text = report_to_json(sample_report());
+    // Written by hand: a JSON library keeps only one of each key.
+    size_t fds = text.find("\"fds\": [");
+    std::string twice = text.substr(0, fds) + "\"fds\": [], " + text.substr(fds);
+    EXPECT_EQ(report_from_json(twice).fds.size(), 4u);
+    std::string once_more = text.substr(0, fds) + text.substr(fds, text.find("\"sites\"") - fds) + "\"fds\": [], " +
+                            text.substr(text.find("\"sites\""));
+    EXPECT_EQ(report_from_json(once_more).fds.size(), 0u);
+    size_t fd_key = text.find("\"fd\": 7");
+    std::string entry_twice = text.substr(0, fd_key) + "\"fd\": 8, " + text.substr(fd_key);
+    EXPECT_EQ(report_from_json(entry_twice).fds[1].fd, 7);
+}
+
+}  // namespace
+}  // namespace fdtrack
