@@ -76,11 +76,16 @@ std::vector<int> open_fds() {
     std::vector<int> fds;
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
-    // Only numbers below the soft limit can be polled: a limit lowered after
-    // an fd was opened leaves it above, where the fd table's size shows it.
+    // Only numbers below the soft limit can be polled. One above it was
+    // opened before the limit was lowered; the fd table, grown in powers of
+    // two, is often larger than the limit with none there: the numbers
+    // between are asked one by one.
     long table = fd_table_size();
-    if (limit.rlim_cur <= kPolledAtMost && table > 0 && static_cast<rlim_t>(table) <= limit.rlim_cur &&
+    if (limit.rlim_cur <= kPolledAtMost && table > 0 && static_cast<rlim_t>(table) <= limit.rlim_cur + kPolledAtMost &&
         poll_open_fds(static_cast<int>(limit.rlim_cur), fds)) {
+        for (long fd = static_cast<long>(limit.rlim_cur); fd < table; ++fd) {
+            if (syscall(SYS_fcntl, fd, F_GETFD) >= 0) fds.push_back(static_cast<int>(fd));
+        }
         return fds;
     }
     fds.clear();

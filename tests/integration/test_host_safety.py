@@ -4,7 +4,7 @@ and libraries loaded at run time."""
 
 import pytest
 
-from conftest import EXIT_EXPECTED, own_fd_floor
+from conftest import EXIT_EXPECTED, own_fd_floor, run_fdtrack
 
 
 
@@ -249,3 +249,13 @@ def test_a_signal_handlers_fds_stay_the_programs_while_fdtrack_records(build_c, 
     assert result.returncode == EXIT_EXPECTED, result.describe()
     highest = int(result.stdout)
     assert 3 <= highest < 64, f"the handler got fd {highest}"
+
+
+def test_fds_above_a_lowered_limit_are_still_listed(build_c, tmp_path):
+    """A dump finds the open fds with one poll() below the soft limit; an fd
+    opened before the limit was lowered sits above it, seen or not."""
+    program = build_c("above_the_limit.c")
+    result = run_fdtrack([program.path], tmp_root=tmp_path)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    by_fd = {entry["fd"]: entry["origin"] for entry in result.report["fds"]}
+    assert by_fd.get(900) == "tracked" and by_fd.get(800) == "unknown", by_fd
