@@ -48,6 +48,14 @@ void python_is_exiting() {
 }
 
 __attribute__((constructor(101))) void on_load() {
+    // The program's allocator initialises at its first malloc, which must be
+    // the program's own, not one of ours in fdtrack's scope (setenv below):
+    // an allocator that opens a file there would have its fd taken for
+    // fdtrack's. libstdc++.so's constructor used to make that first call;
+    // linked in, it runs after this one. (Volatile: the compiler drops a
+    // plain malloc+free pair.)
+    void* volatile first = malloc(1);
+    free(first);
     Reentry own;
     if (!tracking()) return;
     // Children started with exec see who the tracked process is (tracker.cpp).
