@@ -73,9 +73,9 @@ void mark_inherited() {
 
 bool decide() {
     // The first hook may come from another library's constructor, before
-    // ours (CPython 3.13's mimalloc, jemalloc): what libunwind creates here
-    // (its pipe) must land in fdtrack's own range, or every fd the program
-    // opens later moves up.
+    // ours (CPython 3.13's mimalloc, jemalloc), even from inside its
+    // allocator's initialisation: nothing here allocates (libunwind is
+    // opened by our constructor, load_unwinder).
     Reentry own;
     bool active = is_followed_process();
     if (active) {
@@ -177,7 +177,7 @@ inline void stay_ahead_of(int fd) {
 
 // Not fdtrack's own scope (no Reentry): a signal handler that opens an fd
 // while this runs must get its fd where the program would (it passes
-// through, untracked); libunwind made its pipe at init (native_stack_init).
+// through, untracked); libunwind made its pipe at init (load_unwinder).
 void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
     if (*stack == kStackNotCaptured) *stack = capture_stack();
     FdInfo info;

@@ -10,6 +10,7 @@
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
 #include "preload/exec_handover.h"
+#include "preload/native_stack.h"
 #include "preload/python/exit_hook.h"
 #include "preload/python/frames.h"
 #include "preload/registry.h"
@@ -58,6 +59,7 @@ __attribute__((constructor(101))) void on_load() {
     free(first);
     Reentry own;
     if (!tracking()) return;
+    load_unwinder();
     // Children started with exec see who the tracked process is (tracker.cpp).
     if (!config().root_pid) {
         char pid[24];
