@@ -18,6 +18,7 @@
 
 #include "preload/bad_closes.h"
 #include "preload/config.h"
+#include "preload/dump.h"
 #include "preload/dump_thread.h"
 #include "preload/native_stack.h"
 #include "preload/python/stack.h"
@@ -28,7 +29,9 @@
 namespace fdtrack {
 namespace {
 
-enum Mode : int { kUndecided, kActive, kDormant };
+// kForked: a fork child of a tracked process that has not called into
+// fdtrack since the fork; the first call settles it (kSettling, then kActive).
+enum Mode : int { kUndecided, kActive, kDormant, kForked, kSettling };
 std::atomic<int> g_mode{kUndecided};
 std::atomic<bool> g_fork_child{false};
 std::atomic<bool> g_recorded_since_fork{false};
@@ -162,10 +165,67 @@ void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
 
 bool exec_stays_tracked() { return is_followed_process(); }
 
+namespace {
+
+// In a fork child: the other threads' uses and moves ended with them.
+void own_fds_after_fork() {
+    g_uses.store(0);
+    g_moving.store(false);
+}
+
+// What a fork child needs before it records anything.
+void settle_fork_child() {
+    own_fds_after_fork();
+    registry().repair_after_fork();
+    reset_dump_state_after_fork();
+    g_fork_child.store(true);
+    g_recorded_since_fork.store(false);
+    dump_thread_after_fork();
+}
+
+bool settle() {
+    int mode = kForked;
+    if (g_mode.compare_exchange_strong(mode, kSettling, std::memory_order_acq_rel)) {
+        ++tls.hook_depth;  // what a signal handler opens meanwhile passes through
+        settle_fork_child();
+        --tls.hook_depth;
+        g_mode.store(kActive, std::memory_order_release);
+        return true;
+    }
+    while (mode == kSettling) {  // another thread of the child settles it: a few system calls
+        sched_yield();
+        mode = g_mode.load(std::memory_order_acquire);
+    }
+    return mode == kActive;
+}
+
+}  // namespace
+
 bool tracking() {
     int mode = g_mode.load(std::memory_order_acquire);
-    if (__builtin_expect(mode != kUndecided, 1)) return mode == kActive;
-    return decide();
+    if (__builtin_expect(mode == kActive, 1)) return true;
+    if (mode == kDormant) return false;
+    return mode == kUndecided ? decide() : settle();
+}
+
+void fork_child_started() {
+    reset_thread_state_after_fork();
+    if (tls.forking_copy) {  // fdtrack's own copy: it runs fdtrack's code at once, and keeps no thread
+        own_fds_after_fork();
+        registry().repair_after_fork();
+        return;
+    }
+    int mode = g_mode.load(std::memory_order_relaxed);
+    if (mode == kUndecided || mode == kDormant) return;
+    // A parent that had not settled (or was settling on another thread, gone
+    // here) closed its parent's fds at its own fork; this child settles anew.
+    dump_thread_in_fork_child(mode == kActive);
+    g_mode.store(kForked, std::memory_order_release);
+}
+
+bool is_unsettled_fork_child() {
+    int mode = g_mode.load(std::memory_order_acquire);
+    return mode == kForked || mode == kSettling;
 }
 
 // The program got `fd`: when it comes near fdtrack's own fds, they move up
@@ -288,16 +348,14 @@ int held_fd_between(int low, int high) {
     return lowest;
 }
 
-bool is_held_fd(int fd) { return fd >= 0 && held_fd_between(fd, fd + 1) == fd; }
+bool is_held_fd(int fd) {
+    if (is_unsettled_fork_child()) tracking();  // the numbers it holds are its parent's, closed at the fork
+    return fd >= 0 && held_fd_between(fd, fd + 1) == fd;
+}
 
 void Hook::undo_created(int fd) {
     Reentry own;
     syscall(SYS_close, fd);
-}
-
-void own_fds_after_fork() {
-    g_uses.store(0);
-    g_moving.store(false);
 }
 
 bool forget_fd(int fd, bool by_fdtrack, FdInfo* before) {
@@ -338,10 +396,6 @@ int forget_range(unsigned low, unsigned high, int* own, int own_max) {
 
 bool is_fork_child() { return g_fork_child.load(); }
 bool recorded_since_fork() { return g_recorded_since_fork.load(); }
-void forget_recorded_since_fork() {
-    g_fork_child.store(true);
-    g_recorded_since_fork.store(false);
-}
 
 void call_failed(int error) {
     if (error != EMFILE && error != ENFILE) return;

@@ -20,16 +20,6 @@
 namespace fdtrack {
 namespace {
 
-void after_fork_in_child() {
-    reset_thread_state_after_fork();
-    own_fds_after_fork();
-    registry().repair_after_fork();
-    if (is_dump_copy()) return;  // writes one dump and leaves: no thread, no socket
-    reset_dump_state_after_fork();
-    forget_recorded_since_fork();
-    dump_thread_after_fork();
-}
-
 // CPython closes what the program leaked while it finalizes, long before ELF
 // destructors run: this is called from Python's atexit instead.
 // A forked copy of the program that opened no fd of its own has nothing to
@@ -38,6 +28,7 @@ void after_fork_in_child() {
 // destructor only under `fdtrack run` or --follow-children, since every
 // shell subshell opens fds for its redirections.
 bool fork_child_keeps_quiet(bool through_python) {
+    if (is_unsettled_fork_child()) return true;  // no call into fdtrack since the fork
     if (!is_fork_child()) return false;
     if (!recorded_since_fork()) return true;
     return !through_python && !config().exit_report && !config().follow_children;
@@ -67,7 +58,7 @@ __attribute__((constructor(101))) void on_load() {
         setenv("FDTRACK_PID", pid, 0);
     }
     take_over_after_exec();
-    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+    pthread_atfork(nullptr, nullptr, fork_child_started);
     ensure_dump_thread();
     install_dump_signal();
     // The exit hook needs no frame layout: a CPython whose frames fdtrack
@@ -77,7 +68,9 @@ __attribute__((constructor(101))) void on_load() {
 }
 
 __attribute__((destructor(101))) void on_unload() {
-    if (fdtrack_vfork_child || !tracking()) return;
+    // A fork child that never called into fdtrack has nothing to report: it
+    // leaves without settling.
+    if (fdtrack_vfork_child || is_unsettled_fork_child() || !tracking()) return;
     finish_exit_report();  // a CPython program's, written before its shutdown
     if (fork_child_keeps_quiet(false)) return;
     write_exit_report();
