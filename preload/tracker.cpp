@@ -36,14 +36,24 @@ std::atomic<int> g_mode{kUndecided};
 std::atomic<bool> g_fork_child{false};
 std::atomic<bool> g_recorded_since_fork{false};
 
-// FDTRACK_PID names the process that started tracking. An exec keeps the pid
-// (a wrapper script exec'ing python is still the same program); a different
-// pid means an exec'd child, tracked only when asked.
+// The process that started tracking: FDTRACK_PID, or, when it is unset, this
+// one (which sets it for its exec'd children after reading its settings).
+// Found at the first call and inherited by fork children: for them the
+// process that started tracking is their parent, whose settings they hold.
+std::atomic<long> g_root_pid{0};
+
+// An exec keeps the pid (a wrapper script exec'ing python is still the same
+// program); a different pid means an exec'd child, tracked only when asked.
+// A fork child exec'ing is one: it hands nothing over to an image that will
+// not be tracked (and need not settle for it).
 bool is_followed_process() {
-    const char* root = config().root_pid;
-    if (!root || !*root) return true;
-    long pid = strtol(root, nullptr, 10);
-    return pid == static_cast<long>(syscall(SYS_getpid)) || config().follow_children;
+    long root = g_root_pid.load(std::memory_order_relaxed);
+    if (!root) {
+        const char* named = config().root_pid;
+        root = named && *named ? strtol(named, nullptr, 10) : static_cast<long>(getpid());
+        g_root_pid.store(root, std::memory_order_relaxed);
+    }
+    return root == static_cast<long>(getpid()) || config().follow_children;
 }
 
 // Fds open before tracking starts are "inherited". Raw getdents64 into a

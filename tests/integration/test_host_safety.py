@@ -224,7 +224,8 @@ def test_fd_leaked_across_exec_has_the_parents_stack(build_c, preload_run, varia
     env = {"FDTRACK_FOLLOW_CHILDREN": "1", "SELF": str(program.path)}
     result = preload_run([program.path, variant], env=env)
     assert result.returncode == EXIT_EXPECTED, result.describe()
-    fd, child_pid = (int(word) for word in result.stdout.split())
+    fd, child_pid, handovers = (int(word) for word in result.stdout.split())
+    assert handovers == 0, "the child still holds the hand-over"
     child = result.reports.get(child_pid)
     assert child is not None, f"reports: {sorted(result.reports)}"
     entry = child.fd(fd)
@@ -234,11 +235,14 @@ def test_fd_leaked_across_exec_has_the_parents_stack(build_c, preload_run, varia
 
 
 def test_exec_child_is_not_tracked_without_follow(build_c, preload_run):
+    """Nor handed anything: the fork child that execs it wrote a hand-over
+    memfd, which the untracked image kept open all its life."""
     program = build_c("exec_leak.c")
     result = preload_run([program.path, "execv"])
     assert result.returncode == EXIT_EXPECTED, result.describe()
-    child_pid = int(result.stdout.split()[1])
+    _, child_pid, handovers = (int(word) for word in result.stdout.split())
     assert child_pid not in result.reports
+    assert handovers == 0, "the untracked child holds a hand-over memfd"
 
 
 def test_a_signal_handlers_fds_stay_the_programs_while_fdtrack_records(build_c, preload_run):
