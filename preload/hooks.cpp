@@ -27,6 +27,8 @@
 
 #include <type_traits>
 
+#include "preload/hooks.h"
+
 #include "preload/dump_signal.h"
 #include "preload/exec_handover.h"
 #include "preload/real_symbol.h"
@@ -490,6 +492,15 @@ EXECS(execvpe, (const char* file, char* const argv[], char* const envp[]), file,
 EXECS(fexecve, (int fd, char* const argv[], char* const envp[]), nullptr, envp, fd, argv, envp)
 EXECS(execveat, (int dir, const char* path, char* const argv[], char* const envp[], int flags), nullptr, envp, dir, path,
       argv, envp, flags)
+
+void fdtrack::resolve_exec_functions() {
+    real_execve.prepare();
+    real_execv.prepare();
+    real_execvp.prepare();
+    real_execvpe.prepare();
+    real_fexecve.prepare();
+    real_execveat.prepare();
+}
 
 namespace {
 

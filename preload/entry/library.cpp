@@ -10,6 +10,7 @@
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
 #include "preload/exec_handover.h"
+#include "preload/hooks.h"
 #include "preload/native_stack.h"
 #include "preload/python/exit_hook.h"
 #include "preload/python/frames.h"
@@ -48,6 +49,9 @@ __attribute__((constructor(101))) void on_load() {
     // plain malloc+free pair.)
     void* volatile first = malloc(1);
     free(first);
+    // In every process, tracked or not (a shell fdtrack does not follow
+    // still forks and execs).
+    pthread_atfork(resolve_exec_functions, nullptr, nullptr);
     Reentry own;
     if (!tracking()) return;
     load_unwinder();
