@@ -88,6 +88,11 @@ std::atomic<Backtrace> g_backtrace{early_backtrace};
 
 void native_stack_init() { own_end(); }
 
+void prepare_linked_unwinder() {
+    void* frame;
+    early_backtrace(&frame, 1);
+}
+
 void load_unwinder() {
     if (g_unwinder_end.load(std::memory_order_acquire)) return;
     void* handle = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);

@@ -28,6 +28,13 @@ extern std::atomic<Backtrace> g_backtrace;
 // Safe to call again.
 void native_stack_init();
 
+// libgcc's unwinder is linked into the library too (CMakeLists.txt), and
+// glibc unwinds a cancelled thread with libgcc_s: the cleanup of a hook's
+// frame then calls this copy, which aborts the program unless it has set
+// itself up (its table of register sizes), as its first backtrace does.
+// From the constructor, in every process.
+void prepare_linked_unwinder();
+
 // Opens libunwind (from the constructor of a tracked process: dlopen may
 // allocate) and makes its per-thread cache and its pipe, in fdtrack's own
 // scope. A process that is not tracked never maps it (issue #10, item 8).

@@ -39,6 +39,19 @@ def test_threads_churning_fds_leave_an_exact_report(build_c, fdtrack_run, tmp_pa
         assert frame and frame["file"] == str(program.source.parent / "fd_worker.h"), entry
 
 
+def test_a_thread_cancelled_inside_a_hook_unwinds_as_without_fdtrack(build_c, fdtrack_run):
+    """glibc unwinds a cancelled thread through libgcc_s, which runs the
+    cleanup of the hook's frame with the unwinder linked into libfdtrack.so:
+    that copy aborted the program unless it had set itself up. The thread's
+    cleanup handler then closes its fd, and fdtrack sees that close."""
+    program = build_c("cancel.c", cflags=("-pthread",))
+    result = fdtrack_run([program.path], timeout=30)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    opened = program.line("OPENED", "closed-by-cleanup")
+    assert not result.report.fds_from(program.source, opened, module=program.path), repr(result.report)
+    assert not result.report.leaks(), repr(result.report)
+
+
 # ---- (b) fork -----------------------------------------------------------------------
 
 
