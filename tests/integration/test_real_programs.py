@@ -390,6 +390,11 @@ def test_redis_under_load(fdtrack_build, servers, tmp_path):
 
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
     try:
+        # Answered, so accepted: connecting alone raced the dump thread with
+        # redis's event loop, and a dump could come before the accept.
+        for connection in idle:
+            connection.sendall(b"PING\r\n")
+            assert connection.recv(64) == b"+PONG\r\n"
         os.kill(redis.pid, signal.SIGUSR1)
         signalled = wait_for(lambda: [r for r in map(load_report, out.glob("fdtrack.*.json"))
                                       if r["trigger"] == "signal"], "signal report")
