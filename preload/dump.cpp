@@ -34,10 +34,6 @@ namespace {
 std::atomic<int> g_sequence{0};
 std::atomic<bool> g_exit_written{false};
 std::atomic<bool> g_output_warned{false};
-// Set, on the dumping thread only, around the fork of the copy that writes a
-// dump, which inherits it; per thread, so that a fork another thread of the
-// program makes at that moment is not taken for the copy.
-__thread bool t_dump_copy __attribute__((tls_model("initial-exec"))) = false;
 
 // The exit report of a CPython program is written as its interpreter begins
 // to shut down; finish_exit_report() then tells which of its fds shutdown
@@ -143,9 +139,11 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
     void* page = mmap(nullptr, sizeof(CopyResult), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED) return write_dump(trigger, pid, sequence, limit);
     auto* result = new (page) CopyResult{};
-    t_dump_copy = true;  // the copy inherits the flag: see after_fork_in_child()
+    // Per thread, so that a fork another thread of the program makes at this
+    // moment is not taken for the copy (fork_child_started).
+    tls.forking_copy = true;
     pid_t copy = fork();
-    t_dump_copy = false;
+    tls.forking_copy = false;
     if (copy < 0) {
         munmap(page, sizeof(CopyResult));
         return write_dump(trigger, pid, sequence, limit);
@@ -318,8 +316,6 @@ void say(const std::string& line) {
     ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
     (void)ignored;
 }
-
-bool is_dump_copy() { return t_dump_copy; }
 
 void make_room_in_this_copy(int keep) {
     rlimit lifted{};

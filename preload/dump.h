@@ -48,10 +48,6 @@ void finish_exit_report();
 // In a fork child: the exit report is the child's own to write.
 void reset_dump_state_after_fork();
 
-// True in the forked copy that writes a dump near the fd limit: it is no
-// program, and only ever runs the dump and _exit.
-bool is_dump_copy();
-
 // One line on stderr, "fdtrack: " first.
 void say(const std::string& line);
 

@@ -41,12 +41,6 @@ int g_wake_fd = -1;  // eventfd, created before the thread
 int g_listen_fd = -1;
 std::atomic<unsigned> g_pending{0};
 
-// Set, in the dump thread only, around the fork of a copy that answers at the
-// fd limit: the copy's fork handler must not start a thread or a socket of
-// its own. Per thread, so that a fork of the program's at that moment is not
-// taken for one.
-__thread bool t_forking_answer_copy __attribute__((tls_model("initial-exec"))) = false;
-
 // Accepting fails while the process is at its fd limit, and the connection
 // stays queued: the listener stays readable. Polling it again at once spins
 // (issue 9, row 9); it is left alone this long after each failure.
@@ -54,6 +48,14 @@ constexpr int kAcceptBackoff_ms = 500;
 // A trusted client gets this long to send its request and to take the answer.
 constexpr int kClientPatience_s = 5;
 constexpr int kSendDeadline_s = 30;
+
+// close(2) itself: fdtrack's own calls to close pass through its close hook,
+// which forgets the fd in the registry (a write the fork handler avoids).
+void close_directly(int fd) {
+    long result;
+    asm volatile("syscall" : "=a"(result) : "a"(SYS_close), "D"(fd) : "rcx", "r11", "memory");
+    (void)result;
+}
 
 int64_t monotonic_ms() {
     timespec ts;
@@ -187,9 +189,9 @@ void answer_from_a_copy() {
     {
         HeldFdUse use;  // the copy gets the listener by this number
         int listener = HeldFdUse::fd(g_listen_fd);
-        t_forking_answer_copy = true;
+        tls.forking_copy = true;  // it keeps the listener: no fork child of the program's (fork_child_started)
         copy = fork();
-        t_forking_answer_copy = false;
+        tls.forking_copy = false;
         if (copy == 0) answer_in_this_copy(listener, pid, limit.rlim_cur);
     }
     if (copy > 0) wait_for_copy(copy);
@@ -326,6 +328,12 @@ void ensure_dump_thread() {
 void request_dump(DumpRequest why) {
     int saved = errno;
     g_pending.fetch_or(why);
+    // A fork child that has not settled still names its parent's eventfd,
+    // closed at the fork: the request waits for the child's own thread.
+    if (is_unsettled_fork_child()) {
+        errno = saved;
+        return;
+    }
     HeldFdUse use;
     int fd = HeldFdUse::fd(g_wake_fd);
     if (fd >= 0) {
@@ -341,20 +349,26 @@ void take_requested_dumps() {
     serve_requests();
 }
 
+void dump_thread_in_fork_child(bool parent_settled) {
+    // The eventfd and the socket are the parent's: closed at once, so that a
+    // child never holds its parent's control socket (one that outlived the
+    // parent would keep its name) and wake-ups never reach the parent's
+    // thread. Reads and system calls only: a page written here is copied in
+    // every child (issue #10, item 8); the numbers are forgotten when the
+    // child settles (dump_thread_after_fork).
+    for (int* fd : {&g_wake_fd, &g_listen_fd}) {
+        int old = std::atomic_ref<int>(*fd).load();
+        if (old >= 0 && parent_settled) close_directly(old);
+    }
+    if (g_pending.load(std::memory_order_relaxed)) g_pending.store(0);  // the parent's requests
+}
+
 void dump_thread_after_fork() {
-    if (t_forking_answer_copy) return;  // answers and leaves: no thread, no socket
-    g_serving.store(false);
-    // The eventfd and the socket are shared with the parent: wake-ups and
-    // `fdtrack dump` requests must reach each process's own thread, never
-    // the parent's.
+    g_serving.store(false);  // a thread of the parent's may have held it at the fork
     for (int* fd : {&g_wake_fd, &g_listen_fd}) {
         int old = std::atomic_ref<int>(*fd).exchange(-1);
-        if (old >= 0) {
-            registry().remove(old);
-            syscall(SYS_close, old);
-        }
+        if (old >= 0) registry().remove(old);  // closed at the fork (dump_thread_in_fork_child)
     }
-    g_pending.store(0);
     g_running.store(false);
     // No thread yet (issue 10, item 8: a thread and a socket in every child
     // cost each fork about 0.2 ms, and most children only exec or exit):

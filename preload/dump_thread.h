@@ -27,7 +27,11 @@ void request_dump(DumpRequest why);
 void take_requested_dumps();
 
 // In a fork child the thread is gone and the eventfd and socket are the
-// parent's: they are closed, and the next ensure_dump_thread() starts anew.
+// parent's. From the fork handler: they are closed (unless the parent, a
+// fork child that had not settled, closed them already at its own fork), and
+// the parent's requests dropped. When the child settles (tracker.h): they are
+// forgotten, and the next ensure_dump_thread() starts anew.
+void dump_thread_in_fork_child(bool parent_settled);
 void dump_thread_after_fork();
 
 }  // namespace fdtrack

@@ -27,6 +27,8 @@
 
 #include <type_traits>
 
+#include "preload/hooks.h"
+
 #include "preload/dump_signal.h"
 #include "preload/exec_handover.h"
 #include "preload/real_symbol.h"
@@ -464,14 +466,26 @@ HOOK(long, syscall, (long number, ...)) {
 }
 
 // --- exec and spawn: fds without CLOEXEC carry their allocation site across ------
+namespace {
+
+// What an exec hands over to the new image, if it stays tracked. A fork
+// child that execs an image that is not followed (most exec at once) is not
+// settled for it (tracker.h): it has nothing to hand over.
+fdtrack::Handover hand_over_for_exec(const void* caller, const char* image, char* const* envp) {
+    if (fdtrack::is_unsettled_fork_child() && !fdtrack::exec_stays_tracked()) return {};
+    Hook hook(caller);
+    return hook.active() ? fdtrack::hand_over_before_exec(image, envp) : fdtrack::Handover{};
+}
+
+}  // namespace
+
 // ENV is the environment the new image gets (nullptr: this process's).
 // IMAGE is the program the new image runs (nullptr when only a search or an fd knows).
-#define EXECS(name, params, IMAGE, ENV, ...)                                                              \
-    HOOK(int, name, params) {                                                                             \
-        ENTER;                                                                                            \
-        auto handover = hook.active() ? fdtrack::hand_over_before_exec(IMAGE, ENV) : fdtrack::Handover{}; \
-        fdtrack::SignalsAsTheProgramSetThem signals;                                               \
-        return CALL(name, __VA_ARGS__);                                                            \
+#define EXECS(name, params, IMAGE, ENV, ...)                                           \
+    HOOK(int, name, params) {                                                          \
+        auto handover = hand_over_for_exec(__builtin_return_address(0), IMAGE, ENV); \
+        fdtrack::SignalsAsTheProgramSetThem signals;                                   \
+        return CALL(name, __VA_ARGS__);                                                \
     }
 EXECS(execve, (const char* path, char* const argv[], char* const envp[]), path, envp, path, argv, envp)
 EXECS(execv, (const char* path, char* const argv[]), path, nullptr, path, argv)
@@ -480,6 +494,15 @@ EXECS(execvpe, (const char* file, char* const argv[], char* const envp[]), file,
 EXECS(fexecve, (int fd, char* const argv[], char* const envp[]), nullptr, envp, fd, argv, envp)
 EXECS(execveat, (int dir, const char* path, char* const argv[], char* const envp[], int flags), nullptr, envp, dir, path,
       argv, envp, flags)
+
+void fdtrack::resolve_exec_functions() {
+    real_execve.prepare();
+    real_execv.prepare();
+    real_execvp.prepare();
+    real_execvpe.prepare();
+    real_fexecve.prepare();
+    real_execveat.prepare();
+}
 
 namespace {
 

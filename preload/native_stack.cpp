@@ -1,14 +1,15 @@
 // What the native stack capture (inline, in native_stack.h) needs: libunwind
-// set up with its per-thread cache, and the address ranges of libfdtrack.so
-// (whose frames are dropped) and of libunwind.
+// opened and set up with its per-thread cache, the unwinder used before that,
+// and the address ranges of libfdtrack.so (whose frames are dropped) and of
+// libunwind.
 #define UNW_LOCAL_ONLY
 #include "preload/native_stack.h"
 
-#include <elf.h>
+#include <dlfcn.h>
 #include <libunwind.h>
+#include <elf.h>
 #include <link.h>
-
-#include <atomic>
+#include <unwind.h>
 
 extern "C" const ElfW(Ehdr) __ehdr_start;
 
@@ -17,7 +18,7 @@ namespace {
 
 std::atomic<uintptr_t> g_own_end{0};
 std::atomic<uintptr_t> g_unwinder_start{0};
-std::atomic<uintptr_t> g_unwinder_end{0};  // 0 until found; 1 = looked, not found
+std::atomic<uintptr_t> g_unwinder_end{0};  // 0 until libunwind is loaded
 
 struct Range {
     uintptr_t inside, start, end;
@@ -55,29 +56,70 @@ uintptr_t own_end() {
     return end;
 }
 
+struct Frames {
+    void** buffer;
+    int size;
+    int n;
+};
+
+_Unwind_Reason_Code add_frame(_Unwind_Context* context, void* data) {
+    auto* frames = static_cast<Frames*>(data);
+    if (frames->n == frames->size) return _URC_END_OF_STACK;
+    frames->buffer[frames->n++] = reinterpret_cast<void*>(_Unwind_GetIP(context));
+    return _URC_NO_REASON;
+}
+
+// libgcc's unwinder finds each frame's unwind table through dl_iterate_phdr:
+// no allocation, no lock that the program's code can hold.
+int early_backtrace(void** buffer, int size) {
+    Frames frames{buffer, size, 0};
+    _Unwind_Backtrace(add_frame, &frames);
+    return frames.n;
+}
+
+// The name libunwind.h gives a function or variable by a macro
+// (unw_local_addr_space is _ULx86_64_local_addr_space).
+#define SYMBOL_NAME(name) SYMBOL_NAME_OF(name)
+#define SYMBOL_NAME_OF(name) #name
+
 }  // namespace
 
-void native_stack_init() {
-    own_end();
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    // libunwind makes its pipe on first use: make that happen now, in
-    // fdtrack's own scope (the caller's), not inside a later record, where
-    // a signal handler's fds must stay the program's.
+std::atomic<Backtrace> g_backtrace{early_backtrace};
+
+void native_stack_init() { own_end(); }
+
+void prepare_linked_unwinder() {
+    void* frame;
+    early_backtrace(&frame, 1);
+}
+
+void load_unwinder() {
+    if (g_unwinder_end.load(std::memory_order_acquire)) return;
+    void* handle = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!handle) return;  // stacks still come, from the unwinder linked in
+    auto backtrace = reinterpret_cast<Backtrace>(dlsym(handle, SYMBOL_NAME(unw_backtrace)));
+    auto set_caching_policy =
+        reinterpret_cast<decltype(&unw_set_caching_policy)>(dlsym(handle, SYMBOL_NAME(unw_set_caching_policy)));
+    auto* local_addr_space = static_cast<unw_addr_space_t*>(dlsym(handle, SYMBOL_NAME(unw_local_addr_space)));
+    if (!backtrace || !set_caching_policy || !local_addr_space) return;
+    // Its range first: the pipe it makes at its initialisation is then
+    // recognised as its own (Hook::created_pair).
+    Range range{reinterpret_cast<uintptr_t>(backtrace), 0, 0};
+    dl_iterate_phdr(find_object, &range);
+    g_unwinder_start.store(range.start, std::memory_order_relaxed);
+    g_unwinder_end.store(range.end, std::memory_order_release);
+    // libunwind initialises (and makes its pipe) on first use: make that
+    // happen now, in fdtrack's own scope (the caller's), not inside a later
+    // record, where a signal handler's fds must stay the program's.
+    set_caching_policy(*local_addr_space, UNW_CACHE_PER_THREAD);
     void* frames[4];
-    unw_backtrace(frames, 4);
+    backtrace(frames, 4);
+    g_backtrace.store(backtrace, std::memory_order_release);
 }
 
 bool is_unwinder_address(uintptr_t address) {
     uintptr_t end = g_unwinder_end.load(std::memory_order_acquire);
-    if (__builtin_expect(end == 0, 0)) {
-        // Once, on the first hook: the loader's list, no allocation.
-        Range range{reinterpret_cast<uintptr_t>(&unw_backtrace), 0, 0};
-        dl_iterate_phdr(find_object, &range);
-        g_unwinder_start.store(range.start, std::memory_order_relaxed);
-        end = range.end ? range.end : 1;
-        g_unwinder_end.store(end, std::memory_order_release);
-    }
-    return address >= g_unwinder_start.load(std::memory_order_relaxed) && address < end;
+    return address < end && address >= g_unwinder_start.load(std::memory_order_relaxed);
 }
 
 bool is_own_address(uintptr_t address) {

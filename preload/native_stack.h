@@ -2,14 +2,11 @@
 // fdtrack's own frames.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
 #include "preload/config.h"
-
-// libunwind's fast backtrace (its libunwind.h wants UNW_LOCAL_ONLY defined
-// first; native_stack.cpp includes it, the callers of the capture need not).
-extern "C" int unw_backtrace(void** buffer, int size);
 
 namespace fdtrack {
 
@@ -19,9 +16,29 @@ inline constexpr int kOwnFramesSlack = 8;
 // What a capture buffer must hold.
 inline constexpr int kNativeCaptureSize = kMaxDepth + kOwnFramesSlack;
 
-// Prepares libunwind (per-thread caches). Called from the constructor; safe
-// to call again.
+// Return addresses of the calling thread, innermost first (unw_backtrace's
+// signature).
+using Backtrace = int (*)(void** buffer, int size);
+// libunwind's unw_backtrace once load_unwinder() opened it; until then (hooks
+// reached from constructors that run before fdtrack's) the unwinder linked
+// in from libgcc, slower but needing neither malloc nor the loader.
+extern std::atomic<Backtrace> g_backtrace;
+
+// What the stack capture needs that is free of malloc: fdtrack's own extent.
+// Safe to call again.
 void native_stack_init();
+
+// libgcc's unwinder is linked into the library too (CMakeLists.txt), and
+// glibc unwinds a cancelled thread with libgcc_s: the cleanup of a hook's
+// frame then calls this copy, which aborts the program unless it has set
+// itself up (its table of register sizes), as its first backtrace does.
+// From the constructor, in every process.
+void prepare_linked_unwinder();
+
+// Opens libunwind (from the constructor of a tracked process: dlopen may
+// allocate) and makes its per-thread cache and its pipe, in fdtrack's own
+// scope. A process that is not tracked never maps it (issue #10, item 8).
+void load_unwinder();
 
 // True when `address` lies inside libfdtrack.so.
 bool is_own_address(uintptr_t address);
@@ -33,7 +50,7 @@ bool is_own_address(uintptr_t address);
 [[gnu::always_inline]] inline int capture_native_stack(uintptr_t* out, int max) {
     int want = max + kOwnFramesSlack;
     if (want > kNativeCaptureSize) want = kNativeCaptureSize;
-    int n = unw_backtrace(reinterpret_cast<void**>(out), want);
+    int n = g_backtrace.load(std::memory_order_acquire)(reinterpret_cast<void**>(out), want);
     int first = 0;
     while (first < n && is_own_address(out[first])) ++first;
     int count = n - first < max ? n - first : max;

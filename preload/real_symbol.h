@@ -26,6 +26,12 @@ public:
         return fn ? fn : resolve();
     }
 
+    // Resolves it now, ahead of its first call; silent if there is none.
+    void prepare() {
+        if (fn_.load(std::memory_order_acquire)) return;
+        if (Fn fn = reinterpret_cast<Fn>(find_next_symbol(name_))) fn_.store(fn, std::memory_order_release);
+    }
+
 private:
     Fn resolve() {
         // Racing threads find the same address, so a plain store is enough.

@@ -2,7 +2,9 @@
 #include "preload/snapshot.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -10,8 +12,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -46,11 +46,15 @@ constinit std::unordered_map<uint32_t, Site>* g_symbolized = nullptr;
 // The size of the kernel's fd table (FDSize in /proc/self/status): no fd is
 // at or above it. 0 when it cannot be read.
 long fd_table_size() {
-    std::ifstream status("/proc/self/status");
-    for (std::string line; std::getline(status, line);) {
-        if (line.rfind("FDSize:", 0) == 0) return atol(line.c_str() + 7);
-    }
-    return 0;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char text[8192];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    text[n] = '\0';
+    const char* line = strstr(text, "\nFDSize:");
+    return line ? atol(line + strlen("\nFDSize:")) : 0;
 }
 
 // One poll() over every number below `end`: POLLNVAL says it is not open.
@@ -110,9 +114,21 @@ std::vector<int> open_fds() {
     return fds;
 }
 
+// Plain reads, not std::ifstream: iostreams would link libstdc++'s locale
+// machinery into the library, whose constructors run in every process.
 std::string read_file(const char* path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    std::string text;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    char buffer[4096];
+    for (;;) {
+        ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buffer, static_cast<size_t>(n));
+    }
+    close(fd);
+    return text;
 }
 
 std::vector<std::string> read_argv() {

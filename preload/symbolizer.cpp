@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <new>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,6 +21,31 @@ namespace fdtrack {
 namespace {
 
 constexpr const char* kUnknownModule = "[unknown]";
+
+// libdw is opened the first time a stack is symbolised, not linked (issue #10, item 8): as a
+// dependency, it and the four libraries it needs were mapped and relocated in every process
+// fdtrack loads into (~0.2 ms in each exec'd child, tracked or not), and their mappings made
+// every fork dearer. One line per function the symbolizer calls.
+#define LIBDW_FUNCTIONS(X)                                                                        \
+    X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_end) X(dwfl_linux_proc_report)  \
+    X(dwfl_linux_proc_maps_report)                                                                \
+    X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo) X(dwfl_build_id_find_debuginfo)  \
+    X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getsrc) X(dwfl_lineinfo)                \
+    X(dwfl_module_addrdie) X(dwfl_module_addrinfo) X(dwfl_module_getsymtab)                      \
+    X(dwfl_module_getsym_info) X(dwarf_getscopes) X(dwarf_getsrcfiles) X(dwarf_filesrc)          \
+    X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate) X(dwarf_formstring) X(dwarf_formudata)
+
+struct Libdw {
+#define LIBDW_POINTER(name) decltype(&::name) name;
+    LIBDW_FUNCTIONS(LIBDW_POINTER)
+#undef LIBDW_POINTER
+    Dwfl_Callbacks callbacks;  // libdwfl keeps a pointer to them for the Dwfl's whole life
+};
+
+std::atomic<const Libdw*> g_libdw{nullptr};
+
+// Once libdw() answered, as every Dwfl and Dwfl_Module implies.
+const Libdw& dw() { return *g_libdw.load(std::memory_order_acquire); }
 
 // dwfl_standard_find_debuginfo ends in a debuginfod download whenever DEBUGINFOD_URLS is set,
 // which Debian's libdebuginfod-common can do for every login shell. That would be network traffic,
@@ -31,22 +58,38 @@ int find_local_debuginfo(Dwfl_Module* module, void** userdata, const char* modna
                          char** debuginfo_file_name) {
     const char* urls = getenv("DEBUGINFOD_URLS");
     if (urls != nullptr && urls[0] != '\0') {
-        return dwfl_build_id_find_debuginfo(module, userdata, modname, base, file_name, debuglink_file,
-                                            debuglink_crc, debuginfo_file_name);
+        return dw().dwfl_build_id_find_debuginfo(module, userdata, modname, base, file_name, debuglink_file,
+                                                 debuglink_crc, debuginfo_file_name);
     }
-    return dwfl_standard_find_debuginfo(module, userdata, modname, base, file_name, debuglink_file,
-                                        debuglink_crc, debuginfo_file_name);
+    return dw().dwfl_standard_find_debuginfo(module, userdata, modname, base, file_name, debuglink_file,
+                                             debuglink_crc, debuginfo_file_name);
 }
 
 char* debuginfo_path = nullptr;  // null: libdwfl's default, ":.debug:/usr/lib/debug"
 
-// libdwfl keeps a pointer to the callbacks for the Dwfl's whole life.
-const Dwfl_Callbacks kCallbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = find_local_debuginfo,
-    .section_address = nullptr,
-    .debuginfo_path = &debuginfo_path,
-};
+// Opened once, never closed; nullptr when it cannot be (not installed, no fd free at the limit),
+// and frames then come from the dynamic loader's symbols alone. Two threads may both open it:
+// the loader counts the second, and one result is kept.
+const Libdw* libdw() {
+    if (const Libdw* loaded = g_libdw.load(std::memory_order_acquire)) return loaded;
+    void* handle = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+    auto* fresh = handle ? new (std::nothrow) Libdw{} : nullptr;
+    if (!fresh) return nullptr;
+    bool complete = true;
+#define LIBDW_RESOLVE(name)                                                       \
+    fresh->name = reinterpret_cast<decltype(&::name)>(dlsym(handle, #name)); \
+    complete = complete && fresh->name;
+    LIBDW_FUNCTIONS(LIBDW_RESOLVE)
+#undef LIBDW_RESOLVE
+    fresh->callbacks = {.find_elf = fresh->dwfl_linux_proc_find_elf,
+                        .find_debuginfo = find_local_debuginfo,
+                        .section_address = nullptr,
+                        .debuginfo_path = &debuginfo_path};
+    const Libdw* kept = nullptr;
+    if (complete && g_libdw.compare_exchange_strong(kept, fresh)) return fresh;
+    delete fresh;
+    return kept;
+}
 
 std::string demangle(const char* name) {
     // Symbol tables of versioned libraries may hold "name@VERSION"; mangled names never hold '@'.
@@ -96,7 +139,7 @@ Symbolizer::Symbolizer() {
 }
 
 Symbolizer::~Symbolizer() {
-    if (dwfl_ != nullptr) dwfl_end(dwfl_);
+    if (dwfl_ != nullptr) dw().dwfl_end(dwfl_);
 }
 
 const std::vector<NativeFrame>& Symbolizer::symbolize(uintptr_t return_address) {
@@ -137,9 +180,9 @@ std::vector<NativeFrame> Symbolizer::resolve(uintptr_t return_address) {
     if (dwfl_module) {
         frame.module = module(dwfl_module).path;
         if (const char* name = function_at(dwfl_module, pc)) frame.function = demangle(name);
-        if (Dwfl_Line* line = dwfl_module_getsrc(dwfl_module, pc)) {
+        if (Dwfl_Line* line = dw().dwfl_module_getsrc(dwfl_module, pc)) {
             int line_number = 0;
-            if (const char* file = dwfl_lineinfo(line, nullptr, &line_number, nullptr, nullptr, nullptr)) {
+            if (const char* file = dw().dwfl_lineinfo(line, nullptr, &line_number, nullptr, nullptr, nullptr)) {
                 frame.file = file;
                 frame.line = line_number;
             }
@@ -167,30 +210,31 @@ std::vector<NativeFrame> Symbolizer::resolve(uintptr_t return_address) {
 // DW_AT_call_line) is where the next one out stands -- as `addr2line -i` does.
 void Symbolizer::expand_inlined(Dwfl_Module* dwfl_module, uintptr_t pc, std::vector<NativeFrame>& frames) {
     Dwarf_Addr bias = 0;
-    Dwarf_Die* cu = dwfl_module_addrdie(dwfl_module, pc, &bias);
+    Dwarf_Die* cu = dw().dwfl_module_addrdie(dwfl_module, pc, &bias);
     if (!cu) return;
     Dwarf_Die* scopes = nullptr;
-    int n = dwarf_getscopes(cu, pc - bias, &scopes);
+    int n = dw().dwarf_getscopes(cu, pc - bias, &scopes);
     if (n <= 0) return;
     Dwarf_Files* files = nullptr;
     size_t n_files = 0;
-    if (dwarf_getsrcfiles(cu, &files, &n_files) != 0) files = nullptr;
+    if (dw().dwarf_getsrcfiles(cu, &files, &n_files) != 0) files = nullptr;
     NativeFrame outer = frames.back();
     std::vector<NativeFrame> chain;
     for (int i = 0; i < n; ++i) {
-        if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+        if (dw().dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
         NativeFrame inlined = outer;
         Dwarf_Attribute attribute;
-        const char* name = dwarf_formstring(dwarf_attr_integrate(&scopes[i], DW_AT_linkage_name, &attribute));
-        if (!name) name = dwarf_formstring(dwarf_attr_integrate(&scopes[i], DW_AT_name, &attribute));
+        const Libdw& d = dw();
+        const char* name = d.dwarf_formstring(d.dwarf_attr_integrate(&scopes[i], DW_AT_linkage_name, &attribute));
+        if (!name) name = d.dwarf_formstring(d.dwarf_attr_integrate(&scopes[i], DW_AT_name, &attribute));
         inlined.function = name ? demangle(name) : std::string();
         chain.push_back(inlined);
         Dwarf_Word value = 0;
-        if (files && dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attribute), &value) == 0) {
-            const char* file = dwarf_filesrc(files, value, nullptr, nullptr);
+        if (files && dw().dwarf_formudata(dw().dwarf_attr(&scopes[i], DW_AT_call_file, &attribute), &value) == 0) {
+            const char* file = dw().dwarf_filesrc(files, value, nullptr, nullptr);
             outer.file = file ? file : "";
         }
-        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attribute), &value) == 0) {
+        if (dw().dwarf_formudata(dw().dwarf_attr(&scopes[i], DW_AT_call_line, &attribute), &value) == 0) {
             outer.line = static_cast<int>(value);
         }
     }
@@ -217,11 +261,11 @@ Dwfl_Module* Symbolizer::find_module(uintptr_t pc) {
 // dwfl_addrmodule (elfutils 0.188) answers the highest module for any address above it, up to
 // 0xffffffffffffffff, so the range is checked here.
 Dwfl_Module* Symbolizer::module_containing(uintptr_t pc) {
-    Dwfl_Module* module = dwfl_addrmodule(dwfl_, pc);
+    Dwfl_Module* module = dw().dwfl_addrmodule(dwfl_, pc);
     if (module == nullptr) return nullptr;
     Dwarf_Addr start = 0;
     Dwarf_Addr end = 0;
-    dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
+    dw().dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
     return start <= pc && pc < end ? module : nullptr;
 }
 
@@ -229,20 +273,22 @@ Dwfl_Module* Symbolizer::module_containing(uintptr_t pc) {
 // cached module pointers are dropped. A failure part way (a maps line libdwfl rejects) still
 // leaves the modules reported before it usable.
 void Symbolizer::report_modules() {
-    if (dwfl_ == nullptr) dwfl_ = dwfl_begin(&kCallbacks);
+    const Libdw* loaded = libdw();
+    if (loaded == nullptr) return;
+    if (dwfl_ == nullptr) dwfl_ = loaded->dwfl_begin(&loaded->callbacks);
     if (dwfl_ == nullptr) return;
     modules_.clear();
-    dwfl_report_begin(dwfl_);
-    if (dwfl_linux_proc_report(dwfl_, getpid()) != 0) {
+    dw().dwfl_report_begin(dwfl_);
+    if (dw().dwfl_linux_proc_report(dwfl_, getpid()) != 0) {
         // It starts with /proc/PID/auxv, which is root's alone once the
         // process changed user (nginx's workers: not dumpable any more);
         // /proc/self/maps stays readable to the process itself.
         if (FILE* maps = fopen("/proc/self/maps", "rce")) {
-            dwfl_linux_proc_maps_report(dwfl_, maps);
+            dw().dwfl_linux_proc_maps_report(dwfl_, maps);
             fclose(maps);
         }
     }
-    dwfl_report_end(dwfl_, nullptr, nullptr);
+    dw().dwfl_report_end(dwfl_, nullptr, nullptr);
 }
 
 Symbolizer::Module& Symbolizer::module(Dwfl_Module* dwfl_module) {
@@ -252,7 +298,7 @@ Symbolizer::Module& Symbolizer::module(Dwfl_Module* dwfl_module) {
     // libdwfl names the vDSO "[vdso: <pid>]"; the pid adds nothing and would differ between dumps.
     // Other names are the paths from /proc/self/maps: what the program mapped, even if the file
     // has since been replaced.
-    const char* name = dwfl_module_info(dwfl_module, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    const char* name = dw().dwfl_module_info(dwfl_module, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
     module.path = name == nullptr                  ? kUnknownModule
                   : strncmp(name, "[vdso", 5) == 0 ? "[vdso]"
                                                    : name;
@@ -271,7 +317,7 @@ const char* Symbolizer::function_at(Dwfl_Module* dwfl_module, uintptr_t pc) {
     // without .size): libdwfl's own rules for what is nearest.
     GElf_Off offset = 0;
     GElf_Sym symbol;
-    return dwfl_module_addrinfo(dwfl_module, pc, &offset, &symbol, nullptr, nullptr, nullptr);
+    return dw().dwfl_module_addrinfo(dwfl_module, pc, &offset, &symbol, nullptr, nullptr, nullptr);
 }
 
 std::vector<Symbolizer::Function> Symbolizer::read_functions(Dwfl_Module* dwfl_module) {
@@ -283,13 +329,13 @@ std::vector<Symbolizer::Function> Symbolizer::read_functions(Dwfl_Module* dwfl_m
         size_t underscores;
     };
     std::vector<Candidate> candidates;
-    const int count = dwfl_module_getsymtab(dwfl_module);
+    const int count = dw().dwfl_module_getsymtab(dwfl_module);
     for (int index = 1; index < count; ++index) {
         GElf_Sym symbol;
         GElf_Addr address = 0;
         GElf_Word section = 0;
         const char* name =
-            dwfl_module_getsym_info(dwfl_module, index, &symbol, &address, &section, nullptr, nullptr);
+            dw().dwfl_module_getsym_info(dwfl_module, index, &symbol, &address, &section, nullptr, nullptr);
         if (name == nullptr || name[0] == '\0' || symbol.st_size == 0 || section == SHN_UNDEF) continue;
         const int type = GELF_ST_TYPE(symbol.st_info);
         if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;

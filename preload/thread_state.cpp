@@ -34,8 +34,4 @@ const char* current_thread_name() {
 
 void thread_renamed() { g_names_generation.fetch_add(1, std::memory_order_relaxed); }
 
-void reset_thread_state_after_fork() {
-    tls.tid = 0;
-}
-
 }  // namespace fdtrack

@@ -17,6 +17,8 @@ struct ThreadState {
     pid_t tid;        // 0 until first needed; reset in a fork child
     char name[16];    // the thread's comm, read again after any thread is renamed
     unsigned name_generation;  // thread_renamed()'s count when `name` was read
+    bool forking_copy;  // around fdtrack's own fork of a copy of the process (a dump at
+                        // the fd limit, an answer to `fdtrack dump`), inherited by the copy
 };
 
 extern __thread ThreadState tls __attribute__((tls_model("initial-exec")));
@@ -42,6 +44,7 @@ const char* current_thread_name();  // 15 chars at most, NUL-terminated
 void thread_renamed();
 
 // In a fork child the only thread is the one that forked, with a new tid.
-void reset_thread_state_after_fork();
+// Inline: the fork handler runs it in every child (tracker.h).
+inline void reset_thread_state_after_fork() { tls.tid = 0; }
 
 }  // namespace fdtrack

@@ -19,29 +19,45 @@
 
 #include "preload/bad_closes.h"
 #include "preload/config.h"
+#include "preload/dump.h"
 #include "preload/dump_thread.h"
 #include "preload/native_stack.h"
 #include "preload/python/stack.h"
+#include "preload/history.h"
 #include "preload/registry.h"
+#include "preload/report_files.h"
+#include "preload/snapshot.h"
 #include "preload/stack_table.h"
 #include "preload/triggers.h"
 
 namespace fdtrack {
 namespace {
 
-enum Mode : int { kUndecided, kActive, kDormant };
+// kForked: a fork child of a tracked process that has not called into
+// fdtrack since the fork; the first call settles it (kSettling, then kActive).
+enum Mode : int { kUndecided, kActive, kDormant, kForked, kSettling };
 std::atomic<int> g_mode{kUndecided};
 std::atomic<bool> g_fork_child{false};
 std::atomic<bool> g_recorded_since_fork{false};
 
-// FDTRACK_PID names the process that started tracking. An exec keeps the pid
-// (a wrapper script exec'ing python is still the same program); a different
-// pid means an exec'd child, tracked only when asked.
+// The process that started tracking: FDTRACK_PID, or, when it is unset, this
+// one (which sets it for its exec'd children after reading its settings).
+// Found at the first call and inherited by fork children: for them the
+// process that started tracking is their parent, whose settings they hold.
+std::atomic<long> g_root_pid{0};
+
+// An exec keeps the pid (a wrapper script exec'ing python is still the same
+// program); a different pid means an exec'd child, tracked only when asked.
+// A fork child exec'ing is one: it hands nothing over to an image that will
+// not be tracked (and need not settle for it).
 bool is_followed_process() {
-    const char* root = config().root_pid;
-    if (!root || !*root) return true;
-    long pid = strtol(root, nullptr, 10);
-    return pid == static_cast<long>(syscall(SYS_getpid)) || config().follow_children;
+    long root = g_root_pid.load(std::memory_order_relaxed);
+    if (!root) {
+        const char* named = config().root_pid;
+        root = named && *named ? strtol(named, nullptr, 10) : static_cast<long>(getpid());
+        g_root_pid.store(root, std::memory_order_relaxed);
+    }
+    return root == static_cast<long>(getpid()) || config().follow_children;
 }
 
 // Fds open before tracking starts are "inherited". Raw getdents64 into a
@@ -74,9 +90,9 @@ void mark_inherited() {
 
 bool decide() {
     // The first hook may come from another library's constructor, before
-    // ours (CPython 3.13's mimalloc, jemalloc): what libunwind creates here
-    // (its pipe) must land in fdtrack's own range, or every fd the program
-    // opens later moves up.
+    // ours (CPython 3.13's mimalloc, jemalloc), even from inside its
+    // allocator's initialisation: nothing here allocates (libunwind is
+    // opened by our constructor, load_unwinder).
     Reentry own;
     bool active = is_followed_process();
     if (active) {
@@ -167,10 +183,77 @@ void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
 
 bool exec_stays_tracked() { return is_followed_process(); }
 
+namespace {
+
+// In a fork child: the other threads' uses and moves ended with them.
+void own_fds_after_fork() {
+    g_uses.store(0);
+    g_moving.store(false);
+    g_poll_wake.store(nullptr);
+}
+
+// Locks another thread of the parent may have held at the fork.
+void locks_after_fork() {
+    report_places_after_fork();
+    history_after_fork();
+    symbolized_sites_after_fork();
+}
+
+// What a fork child needs before it records anything.
+void settle_fork_child() {
+    own_fds_after_fork();
+    locks_after_fork();
+    registry().repair_after_fork();
+    reset_dump_state_after_fork();
+    g_fork_child.store(true);
+    g_recorded_since_fork.store(false);
+    dump_thread_after_fork();
+}
+
+bool settle() {
+    int mode = kForked;
+    if (g_mode.compare_exchange_strong(mode, kSettling, std::memory_order_acq_rel)) {
+        ++tls.hook_depth;  // what a signal handler opens meanwhile passes through
+        settle_fork_child();
+        --tls.hook_depth;
+        g_mode.store(kActive, std::memory_order_release);
+        return true;
+    }
+    while (mode == kSettling) {  // another thread of the child settles it: a few system calls
+        sched_yield();
+        mode = g_mode.load(std::memory_order_acquire);
+    }
+    return mode == kActive;
+}
+
+}  // namespace
+
 bool tracking() {
     int mode = g_mode.load(std::memory_order_acquire);
-    if (__builtin_expect(mode != kUndecided, 1)) return mode == kActive;
-    return decide();
+    if (__builtin_expect(mode == kActive, 1)) return true;
+    if (mode == kDormant) return false;
+    return mode == kUndecided ? decide() : settle();
+}
+
+void fork_child_started() {
+    reset_thread_state_after_fork();
+    if (tls.forking_copy) {  // fdtrack's own copy: it runs fdtrack's code at once, and keeps no thread
+        own_fds_after_fork();
+        locks_after_fork();
+        registry().repair_after_fork();
+        return;
+    }
+    int mode = g_mode.load(std::memory_order_relaxed);
+    if (mode == kUndecided || mode == kDormant) return;
+    // A parent that had not settled (or was settling on another thread, gone
+    // here) closed its parent's fds at its own fork; this child settles anew.
+    dump_thread_in_fork_child(mode == kActive);
+    g_mode.store(kForked, std::memory_order_release);
+}
+
+bool is_unsettled_fork_child() {
+    int mode = g_mode.load(std::memory_order_acquire);
+    return mode == kForked || mode == kSettling;
 }
 
 // The program got `fd`: when it comes near fdtrack's own fds, they move up
@@ -182,7 +265,7 @@ inline void stay_ahead_of(int fd) {
 
 // Not fdtrack's own scope (no Reentry): a signal handler that opens an fd
 // while this runs must get its fd where the program would (it passes
-// through, untracked); libunwind made its pipe at init (native_stack_init).
+// through, untracked); libunwind made its pipe at init (load_unwinder).
 void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
     if (*stack == kStackNotCaptured) *stack = capture_stack();
     FdInfo info;
@@ -317,17 +400,14 @@ int held_fd_between(int low, int high) {
     return lowest;
 }
 
-bool is_held_fd(int fd) { return fd >= 0 && held_fd_between(fd, fd + 1) == fd; }
+bool is_held_fd(int fd) {
+    if (is_unsettled_fork_child()) tracking();  // the numbers it holds are its parent's, closed at the fork
+    return fd >= 0 && held_fd_between(fd, fd + 1) == fd;
+}
 
 void Hook::undo_created(int fd) {
     Reentry own;
     syscall(SYS_close, fd);
-}
-
-void own_fds_after_fork() {
-    g_uses.store(0);
-    g_moving.store(false);
-    g_poll_wake.store(nullptr);
 }
 
 HeldFdPoll::HeldFdPoll(int* wake) { g_poll_wake.store(wake); }
@@ -402,10 +482,6 @@ int forget_range(unsigned low, unsigned high, int* own, int own_max, const void*
 
 bool is_fork_child() { return g_fork_child.load(); }
 bool recorded_since_fork() { return g_recorded_since_fork.load(); }
-void forget_recorded_since_fork() {
-    g_fork_child.store(true);
-    g_recorded_since_fork.store(false);
-}
 
 void call_failed(int error) {
     if (error != EMFILE && error != ENFILE) return;

@@ -15,8 +15,19 @@
 namespace fdtrack {
 
 // True when this process records fds (decided once: an exec'd child is only
-// tracked with FDTRACK_FOLLOW_CHILDREN=1).
+// tracked with FDTRACK_FOLLOW_CHILDREN=1). In a fork child, the first call
+// settles it (below).
 bool tracking();
+
+// A fork child of a tracked process settles (fresh registry locks and
+// fork-child state, the parent's dump thread forgotten) at its first call
+// into fdtrack, not in the fork handler: most children only exec or exit,
+// and each page the handler wrote cost every one of them a copy (issue #10,
+// item 8). The handler, registered by the library's constructor:
+void fork_child_started();
+// True in a fork child that has not settled: it has recorded nothing of its
+// own since the fork, and still holds the parent's view.
+bool is_unsettled_fork_child();
 
 // Whether an image this process execs now will be tracked too: the same pid
 // (a wrapper script exec'ing python), or children followed on request.
@@ -75,8 +86,6 @@ bool is_held_fd(int fd);
 inline bool hides_own_fd(int fd) {
     return !fdtrack_vfork_child && tls.own_depth == 0 && registry().origin(fd) == Origin::own && is_held_fd(fd);
 }
-// In a fork child: the other threads' uses and moves ended with them.
-void own_fds_after_fork();
 
 // Counts a use of a held fd (a read, write or accept on it): a move waits
 // until no use is in flight, so none reaches the program's file that takes
@@ -111,7 +120,6 @@ public:
 // the registry; it reports at exit only if it created fds of its own.
 bool is_fork_child();
 bool recorded_since_fork();
-void forget_recorded_since_fork();
 
 // The scope of one hooked call: enter; call real; record.
 class Hook {

@@ -10,7 +10,8 @@
 #include "preload/dump_signal.h"
 #include "preload/dump_thread.h"
 #include "preload/exec_handover.h"
-#include "preload/history.h"
+#include "preload/hooks.h"
+#include "preload/native_stack.h"
 #include "preload/python/exit_hook.h"
 #include "preload/python/frames.h"
 #include "preload/registry.h"
@@ -21,19 +22,6 @@
 namespace fdtrack {
 namespace {
 
-void after_fork_in_child() {
-    reset_thread_state_after_fork();
-    own_fds_after_fork();
-    registry().repair_after_fork();
-    report_places_after_fork();
-    history_after_fork();
-    symbolized_sites_after_fork();
-    if (is_dump_copy()) return;  // writes one dump and leaves: no thread, no socket
-    reset_dump_state_after_fork();
-    forget_recorded_since_fork();
-    dump_thread_after_fork();
-}
-
 // CPython closes what the program leaked while it finalizes, long before ELF
 // destructors run: this is called from Python's atexit instead.
 // A forked copy of the program that opened no fd of its own has nothing to
@@ -42,6 +30,7 @@ void after_fork_in_child() {
 // destructor only under `fdtrack run` or --follow-children, since every
 // shell subshell opens fds for its redirections.
 bool fork_child_keeps_quiet(bool through_python) {
+    if (is_unsettled_fork_child()) return true;  // no call into fdtrack since the fork
     if (!is_fork_child()) return false;
     if (!recorded_since_fork()) return true;
     return !through_python && !config().exit_report && !config().follow_children;
@@ -54,8 +43,21 @@ void python_is_exiting() {
 }
 
 __attribute__((constructor(101))) void on_load() {
+    prepare_linked_unwinder();  // a thread cancelled inside a hook must unwind
+    // The program's allocator initialises at its first malloc, which must be
+    // the program's own, not one of ours in fdtrack's scope (setenv below):
+    // an allocator that opens a file there would have its fd taken for
+    // fdtrack's. libstdc++.so's constructor used to make that first call;
+    // linked in, it runs after this one. (Volatile: the compiler drops a
+    // plain malloc+free pair.)
+    void* volatile first = malloc(1);
+    free(first);
+    // In every process, tracked or not (a shell fdtrack does not follow
+    // still forks and execs).
+    pthread_atfork(resolve_exec_functions, nullptr, nullptr);
     Reentry own;
     if (!tracking()) return;
+    load_unwinder();
     // Children started with exec see who the tracked process is (tracker.cpp).
     if (!config().root_pid) {
         char pid[24];
@@ -63,7 +65,7 @@ __attribute__((constructor(101))) void on_load() {
         setenv("FDTRACK_PID", pid, 0);
     }
     take_over_after_exec();
-    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+    pthread_atfork(nullptr, nullptr, fork_child_started);
     ensure_dump_thread();
     install_dump_signal();
     // The exit hook needs no frame layout: a CPython whose frames fdtrack
@@ -73,7 +75,9 @@ __attribute__((constructor(101))) void on_load() {
 }
 
 __attribute__((destructor(101))) void on_unload() {
-    if (fdtrack_vfork_child || !tracking()) return;
+    // A fork child that never called into fdtrack has nothing to report: it
+    // leaves without settling.
+    if (fdtrack_vfork_child || is_unsettled_fork_child() || !tracking()) return;
     finish_exit_report();  // a CPython program's, written before its shutdown
     take_requested_dumps();
     if (fork_child_keeps_quiet(false)) return;

@@ -38,6 +38,19 @@ def test_threads_churning_fds_leave_an_exact_report(build_c, fdtrack_run, tmp_pa
         assert frame and frame["file"] == str(program.source.parent / "fd_worker.h"), entry
 
 
+def test_a_thread_cancelled_inside_a_hook_unwinds_as_without_fdtrack(build_c, fdtrack_run):
+    """glibc unwinds a cancelled thread through libgcc_s, which runs the
+    cleanup of the hook's frame with the unwinder linked into libfdtrack.so:
+    that copy aborted the program unless it had set itself up. The thread's
+    cleanup handler then closes its fd, and fdtrack sees that close."""
+    program = build_c("cancel.c", cflags=("-pthread",))
+    result = fdtrack_run([program.path], timeout=30)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    opened = program.line("OPENED", "closed-by-cleanup")
+    assert not result.report.fds_from(program.source, opened, module=program.path), repr(result.report)
+    assert not result.report.leaks(), repr(result.report)
+
+
 # ---- (b) fork -----------------------------------------------------------------------
 
 
@@ -223,7 +236,8 @@ def test_fd_leaked_across_exec_has_the_parents_stack(build_c, preload_run, varia
     env = {"FDTRACK_FOLLOW_CHILDREN": "1", "SELF": str(program.path)}
     result = preload_run([program.path, variant], env=env)
     assert result.returncode == EXIT_EXPECTED, result.describe()
-    fd, child_pid = (int(word) for word in result.stdout.split())
+    fd, child_pid, handovers = (int(word) for word in result.stdout.split())
+    assert handovers == 0, "the child still holds the hand-over"
     child = result.reports.get(child_pid)
     assert child is not None, f"reports: {sorted(result.reports)}"
     entry = child.fd(fd)
@@ -233,11 +247,14 @@ def test_fd_leaked_across_exec_has_the_parents_stack(build_c, preload_run, varia
 
 
 def test_exec_child_is_not_tracked_without_follow(build_c, preload_run):
+    """Nor handed anything: the fork child that execs it wrote a hand-over
+    memfd, which the untracked image kept open all its life."""
     program = build_c("exec_leak.c")
     result = preload_run([program.path, "execv"])
     assert result.returncode == EXIT_EXPECTED, result.describe()
-    child_pid = int(result.stdout.split()[1])
+    _, child_pid, handovers = (int(word) for word in result.stdout.split())
     assert child_pid not in result.reports
+    assert handovers == 0, "the untracked child holds a hand-over memfd"
 
 
 def test_a_signal_handlers_fds_stay_the_programs_while_fdtrack_records(build_c, preload_run):

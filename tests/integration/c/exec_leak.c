@@ -1,8 +1,10 @@
 /* An fd opened without CLOEXEC leaks into a child started through one of the
    exec or spawn functions: the child's report must carry the parent's
    allocation site. Usage: exec_leak VARIANT (the child is this program again,
-   run as `exec_leak child FD`). */
+   run as `exec_leak child FD`; it prints FD, its pid and how many of its fds
+   are fdtrack's hand-over files, which it must never see). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <string.h>
@@ -50,9 +52,23 @@ static pid_t spawn_child(const char* variant, char* fd) {
     return pid;
 }
 
+static int handover_fds(void) {
+    int n = 0;
+    DIR* dir = opendir("/proc/self/fd");
+    CHECK(dir);
+    for (struct dirent* entry; (entry = readdir(dir));) {
+        char path[300], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", entry->d_name);
+        ssize_t len = readlink(path, target, sizeof target - 1);
+        if (len > 0 && (target[len] = '\0', strstr(target, "fdtrack-handover"))) ++n;
+    }
+    closedir(dir);
+    return n;
+}
+
 int main(int argc, char** argv) {
     if (argc == 3 && !strcmp(argv[1], "child")) { /* the exec'd child: the fd is still open here */
-        printf("%s %d\n", argv[2], (int)getpid());
+        printf("%s %d %d\n", argv[2], (int)getpid(), handover_fds());
         return EXIT_EXPECTED;
     }
     CHECK(argc == 2);
