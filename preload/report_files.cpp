@@ -66,6 +66,7 @@ struct Place {
     int fd = -1;
     int user_fd = -1;
     uid_t user = 0;
+    bool pinned = false;   // held across a chroot or a change of user: its path may lead elsewhere now
     bool refused = false;  // said once that the new user's subdirectory could not be made
 };
 constinit Place g_places[3];
@@ -123,6 +124,29 @@ int current_dir(ReportPlace which) {
     return base < 0 ? -1 : dir_in_use(place_of(which));
 }
 
+// A directory held that its path no longer leads to (removed, perhaps made
+// again, by a clean-up of the output directory): let go, to be opened anew
+// by its path. Not one held across a chroot or a change of user, which the
+// path cannot reach again.
+bool reopen_if_removed(ReportPlace which) {
+    std::lock_guard lock(g_places_lock);
+    Place& place = place_of(which);
+    struct stat st;
+    int fd = HeldFdUse::fd(place.fd);
+    if (place.pinned || fd < 0 || fstat(fd, &st) != 0 || st.st_nlink > 0) return false;
+    release_held_fd(&place.user_fd);
+    release_held_fd(&place.fd);
+    return true;
+}
+
+// Whether a process that became another user could climb out of `fd`
+// (openat(fd, "../..")): only a directory of this process's user that no
+// one else may search is safe to keep across the change.
+bool is_private_dir_fd(int fd) {
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+}
+
 // `uid`'s subdirectory of `base`, made and given to `uid` by this (root)
 // process; -1 when it cannot be, or when someone else's is in the way.
 int make_user_dir(int base, uid_t uid) {
@@ -133,10 +157,10 @@ int make_user_dir(int base, uid_t uid) {
     if (fd < 0) return -1;
     struct stat st;
     bool ok = fstat(fd, &st) == 0;
-    // Ours (made now, or by an earlier process that failed to hand it over)
-    // is handed over; one of the user's own is taken as it is.
-    if (ok && st.st_uid == geteuid() && st.st_uid != uid) ok = fchown(fd, uid, static_cast<gid_t>(-1)) == 0;
-    ok = ok && fchmod(fd, 0700) == 0 && fstat(fd, &st) == 0 && st.st_uid == uid && (st.st_mode & 077) == 0;
+    // The one made now is handed over; one already there must be the user's
+    // own, made so by an earlier process, and is taken as it is.
+    if (ok && made) ok = fchown(fd, uid, static_cast<gid_t>(-1)) == 0 && fstat(fd, &st) == 0;
+    ok = ok && st.st_uid == uid && (st.st_mode & 077) == 0;
     if (!ok) {
         int error = errno ? errno : EPERM;
         close(fd);
@@ -151,6 +175,7 @@ int make_user_dir(int base, uid_t uid) {
 bool write_report_file(ReportPlace which, const std::string& name, const std::string& content) {
     Reentry own;  // the fds here are fdtrack's
     if (current_dir(which) < 0) return false;
+    if (reopen_if_removed(which) && current_dir(which) < 0) return false;
     Place& place = place_of(which);
     // Each use reads the number again: the program may take it (tracker.h).
     auto dir = [&] { return dir_in_use(place); };
@@ -219,34 +244,53 @@ std::string exit_report_name(int pid) {
 
 void hold_report_places() {
     Reentry own;
-    std::lock_guard lock(g_places_lock);
-    for (ReportPlace which : {ReportPlace::exit_reports, ReportPlace::output, ReportPlace::default_output}) {
-        open_place(which);
+    int saved = errno;
+    try {  // from the chroot hook: nothing may leave
+        std::lock_guard lock(g_places_lock);
+        for (ReportPlace which : {ReportPlace::exit_reports, ReportPlace::output, ReportPlace::default_output}) {
+            if (open_place(which) >= 0) place_of(which).pinned = true;
+        }
+    } catch (...) {
     }
+    errno = saved;
 }
 
 void hand_report_places_to(uid_t uid) {
     if (uid == static_cast<uid_t>(-1) || uid == geteuid() || geteuid() != 0) return;
     Reentry own;
     int saved = errno;
-    std::lock_guard lock(g_places_lock);
-    for (ReportPlace which : {ReportPlace::exit_reports, ReportPlace::output, ReportPlace::default_output}) {
-        Place& place = place_of(which);
-        int base = open_place(which);
-        if (base < 0 || (HeldFdUse::fd(place.user_fd) >= 0 && place.user == uid)) continue;
-        int fd = make_user_dir(base, uid);
-        if (fd < 0) {
-            if (!place.refused) {
-                place.refused = true;
-                say("cannot give " + dir_path(which) + "/" + user_dir_name(uid) + " to uid " + std::to_string(uid) +
-                    " (" + strerror(errno) + "): reports after the change of user may be lost");
+    try {  // from the set*uid hooks: nothing may leave
+        std::lock_guard lock(g_places_lock);
+        // The default directory is the output's fallback; it is handed over
+        // only as the output itself (no FDTRACK_OUTPUT), not made for nothing.
+        for (ReportPlace which : {ReportPlace::exit_reports, ReportPlace::output}) {
+            Place& place = place_of(which);
+            int base = open_place(which);
+            if (base < 0 || (HeldFdUse::fd(place.user_fd) >= 0 && place.user == uid)) continue;
+            if (!is_private_dir_fd(base)) {
+                // Kept, it would let the new user out of a chroot or into
+                // places its own rights do not reach: let go, to be opened by
+                // its path, with the new user's rights, at the next report.
+                release_held_fd(&place.user_fd);
+                release_held_fd(&place.fd);
+                continue;
             }
-            continue;
+            int fd = make_user_dir(base, uid);
+            if (fd < 0) {
+                if (!place.refused) {
+                    place.refused = true;
+                    say("cannot give " + dir_path(which) + "/" + user_dir_name(uid) + " to uid " +
+                        std::to_string(uid) + " (" + strerror(errno) + "): reports after the change of user may be lost");
+                }
+                continue;
+            }
+            release_held_fd(&place.user_fd);
+            place.user = uid;
+            place.pinned = true;
+            std::atomic_ref<int>(place.user_fd).store(adopt_own_fd(fd));
+            hold_own_fd(&place.user_fd);
         }
-        release_held_fd(&place.user_fd);
-        place.user = uid;
-        std::atomic_ref<int>(place.user_fd).store(adopt_own_fd(fd));
-        hold_own_fd(&place.user_fd);
+    } catch (...) {
     }
     errno = saved;
 }

@@ -49,7 +49,7 @@ def leaked_lines(report, program):
 
 
 @needs_root
-@pytest.mark.parametrize("how", ["setuid", "setreuid", "setresuid", "seteuid"])
+@pytest.mark.parametrize("how", ["setuid", "setreuid", "setresuid", "seteuid", "setfsuid"])
 def test_a_process_that_becomes_nobody_writes_its_exit_report(program, tmp_path, how):
     out = private_dir(tmp_path / "reports")
     result = preloaded(program, [how, str(NOBODY)], out)
@@ -114,3 +114,20 @@ def test_a_program_exiting_right_after_its_dump_signal_leaves_that_report_whole(
     for path in out.glob("fdtrack.*.json"):
         check_well_formed(load_report(path).data, where=str(path))
         assert path.with_suffix(".txt").exists()
+
+
+@needs_root
+def test_a_jailed_process_that_became_nobody_finds_no_way_out_through_fdtracks_fds(program, tmp_path):
+    """The review found it: an output directory that others may search, held
+    across chroot and setuid, let the jailed process climb out with
+    openat(fd, "../..") (valgrind's and fdtrack's own fds are hidden from
+    close and fcntl, not from a dirfd). Only private directories are kept."""
+    shared = Path(tempfile.mkdtemp(prefix="fdtrack-shared-out-", dir="/tmp"))  # below /tmp: searchable all the way
+    try:
+        shared.chmod(0o755)
+        jail = private_dir(tmp_path / "jail")
+        for out in (shared, private_dir(tmp_path / "private-out")):
+            result = preloaded(program, ["escape", str(jail)], out)
+            assert result.returncode == EXIT_EXPECTED, (out, result.stdout, result.stderr)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -5,9 +5,15 @@
      changes_user seteuid UID       a temporary drop: root may come back
      changes_user fork-setuid UID   nginx: a forked worker becomes UID, the master stays
      changes_user chroot DIR        a chrooted server
+     changes_user escape DIR        chroots to DIR, becomes nobody, then looks for a way out
+                                    through every fd it holds: exit 3 if it finds one
+     changes_user setfsuid UID      creates files as UID, as NFS servers do
      changes_user signal-exit N     N fds, then its own dump signal and exit at once */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/fsuid.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -43,6 +49,21 @@ int main(int argc, char** argv) {
         }
         int status;
         CHECK(waitpid(worker, &status, 0) == worker && WIFEXITED(status) && WEXITSTATUS(status) == EXIT_EXPECTED);
+    } else if (!strcmp(how, "setfsuid")) {
+        setfsuid(uid);
+        CHECK(setfsuid(-1) == (int)uid);
+    } else if (!strcmp(how, "escape")) {
+        CHECK(chroot(argv[2]) == 0 && chdir("/") == 0);
+        CHECK(setresuid(65534, 65534, 65534) == 0);
+        leak_after();
+        for (int fd = 3; fd < 1 << 15; ++fd) {
+            int outside = openat(fd, "../../../../../../../../etc/hostname", O_RDONLY);
+            if (outside >= 0) {
+                printf("fd %d leads out of the jail\n", fd);
+                return 3;
+            }
+        }
+        return EXIT_EXPECTED;
     } else if (!strcmp(how, "chroot")) {
         CHECK(chroot(argv[2]) == 0 && chdir("/") == 0);
     } else if (!strcmp(how, "signal-exit")) {
