@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
+#include <sys/fsuid.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/pidfd.h>
@@ -607,6 +608,8 @@ CHANGES_USER(setuid, (uid_t uid), uid, uid)
 CHANGES_USER(seteuid, (uid_t euid), euid, euid)
 CHANGES_USER(setreuid, (uid_t ruid, uid_t euid), euid, ruid, euid)
 CHANGES_USER(setresuid, (uid_t ruid, uid_t euid, uid_t suid), euid, ruid, euid, suid)
+// The user files are created as; its own after setfsuid, whatever the effective one.
+CHANGES_USER(setfsuid, (uid_t fsuid), fsuid, fsuid)
 
 // Called by vfork.S when the vfork system call fails.
 extern "C" __attribute__((visibility("hidden"))) int fdtrack_vfork_failed(int error) {
