@@ -3,6 +3,7 @@
 // exit with its status, or with --error-exitcode's when something leaked.
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -277,16 +278,27 @@ public:
 
     // Every exit report, by pid: in the directory, or in the subdirectory
     // uid-<N> a process made for itself before it became user N (nginx's
-    // workers); only this directory's owner could make one.
+    // workers). What the directory holds wins: a process running as N can
+    // write into uid-<N> what it likes, but only as N, and only for a pid
+    // the directory has no report of.
     std::map<pid_t, fs::path> reports() const {
         std::map<pid_t, fs::path> found;
+        std::vector<fs::path> user_dirs;
         std::error_code error;
         for (const fs::directory_entry& entry : fs::directory_iterator(path_, error)) {
             if (entry.is_directory(error) && !entry.is_symlink(error) &&
                 entry.path().filename().string().starts_with("uid-")) {
-                for (const fs::directory_entry& inner : fs::directory_iterator(entry.path(), error)) add(inner, found);
+                user_dirs.push_back(entry.path());
             } else {
                 add(entry, found);
+            }
+        }
+        for (const fs::path& dir : user_dirs) {
+            struct stat st {};
+            if (lstat(dir.c_str(), &st) != 0) continue;
+            for (const fs::directory_entry& inner : fs::directory_iterator(dir, error)) {
+                struct stat file {};
+                if (lstat(inner.path().c_str(), &file) == 0 && file.st_uid == st.st_uid) add(inner, found);
             }
         }
         return found;
