@@ -461,6 +461,9 @@ void check_close_range(unsigned low, unsigned high) {
     for (long fd = low, max = r.max_fd(); fd <= max && fd <= static_cast<long>(high); ++fd) {
         FdInfo before = r.get(static_cast<int>(fd));
         if (before.origin != Origin::closed) continue;
+        // Reused behind fdtrack's back (glibc's own opens, a raw syscall): open
+        // again, so this close is no double close.
+        if (syscall(SYS_fcntl, static_cast<int>(fd), F_GETFD) >= 0) continue;
         if (site == 0) site = capture_stack();  // once per call, as record_fd: no own scope
         record_bad_close(static_cast<int>(fd), "double_close", site, before.stack, closing_site(before));
     }
