@@ -30,6 +30,7 @@ struct History {
 // destructors.
 constinit History* g_history = nullptr;
 constinit ForkSafeMutex g_lock;
+constinit int64_t g_retry_ns = 0;  // when to try again to allocate the history
 
 
 int64_t unix_time_s() {
@@ -49,9 +50,11 @@ void thin(Series& series) {
     series.resize(kept);
 }
 
-// Only changes are kept: a count holds until the next point.
+// Only changes are kept: a count holds until the next point. A wall clock
+// set back (NTP, a resumed VM) never makes a time go back: readers refuse that.
 void append(Series& series, int64_t time_s, int32_t count) {
     if (!series.empty() && series.back().count == count) return;
+    if (!series.empty()) time_s = std::max(time_s, series.back().time_s);
     if (series.size() >= kHistoryPoints) thin(series);
     series.push_back({time_s, count});
 }
@@ -69,8 +72,8 @@ int next_sample_in_ms() {
     int interval = config().interval_s;
     if (interval <= 0) return -1;
     std::lock_guard lock(g_lock);
-    if (!g_history) return 0;
-    int64_t left = g_history->next_due_ns - monotonic_ns();
+    int64_t due = g_history ? g_history->next_due_ns : g_retry_ns;  // none yet: at once, or after a failed allocation
+    int64_t left = due - monotonic_ns();
     return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left / 1000000 + 1, interval * 1000));
 }
 
@@ -100,7 +103,8 @@ void sample_history_if_due() {
             append(found->second, time_s, count);
         }
     } catch (...) {
-        // Out of memory: the samples so far stay.
+        // Out of memory: the samples so far stay; a first one is tried again at the interval.
+        g_retry_ns = now + int64_t{interval} * 1000000000;
     }
 }
 
@@ -121,7 +125,7 @@ std::vector<HistoryPoint> merged(const std::vector<const Series*>& parts, int32_
         if (sum.empty() || sum.back().count != count) sum.push_back({t, count});
     }
     // The report's own moment ends every history, changed or not.
-    int64_t time_s = unix_time_s();
+    int64_t time_s = sum.empty() ? unix_time_s() : std::max(unix_time_s(), sum.back().time_s);
     if (!sum.empty() && sum.back().time_s == time_s) sum.back().count = now_count;
     else sum.push_back({time_s, now_count});
     return sum;
