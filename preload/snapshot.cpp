@@ -46,7 +46,9 @@ constinit std::unordered_map<uint32_t, Site>* g_symbolized = nullptr;
 // The size of the kernel's fd table (FDSize in /proc/self/status): no fd is
 // at or above it. 0 when it cannot be read.
 long fd_table_size() {
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    // thread-self: the main thread's may be gone (its leader exited), and
+    // with it /proc/self/status's fd table line.
+    int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
     char text[8192];
     ssize_t n = read(fd, text, sizeof text - 1);

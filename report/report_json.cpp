@@ -432,13 +432,16 @@ void check_nesting(std::string_view text) {
 // Builds the tree as nlohmann's own parser does, except for the entries of
 // the top level's "fds", the bulk of a large report (19,000 fds: 6 MB): each
 // is collected flat and read into an FdEntry as soon as it ends, without a
-// tree of its own; the tree gets "fds": [] in their place. A bad entry is a
-// ReportError at once, in the words fd_from_json always used.
+// tree of its own; the tree gets "fds": [] in their place. The first bad
+// entry's error, in the words fd_from_json always used, is kept for
+// document_from_json to give where it reads the fds, after the schema and
+// the fields before them, as the tree reader did.
 class ReportSax {
 public:
     explicit ReportSax(json& root) : dom_(root, true) {}
 
     std::vector<FdEntry> fds;
+    std::optional<std::string> fds_error;
 
     bool null() { return scalar(json(nullptr), [&] { return dom_.null(); }); }
     bool boolean(bool value) { return scalar(json(value), [&] { return dom_.boolean(value); }); }
@@ -469,6 +472,7 @@ public:
         return start(json::value_t::array, [&] { return dom_.start_array(size); });
     }
     bool key(json::string_t& name) {
+        if (in_ == In::bad) return true;
         if (in_ == In::entry) {
             if (skipped_ == 0) key_ = name;
             return true;
@@ -478,14 +482,20 @@ public:
     }
     bool end_object() {
         if (in_ == In::entry && skipped_ > 0) return --skipped_, true;
+        if (in_ == In::bad) return end_bad();
         --depth_;
         if (in_ != In::entry) return dom_.end_object();
-        fds.push_back(fd_from_json(entry_, Path(fds_path_, index_++)));
         in_ = In::fds;
+        try {
+            fds.push_back(fd_from_json(entry_, Path(fds_path_, index_++)));
+        } catch (const ReportError& e) {
+            if (!fds_error) fds_error = e.what();
+        }
         return true;
     }
     bool end_array() {
         if (in_ == In::entry) return --skipped_, true;
+        if (in_ == In::bad) return end_bad();
         --depth_;
         if (in_ == In::fds) in_ = In::elsewhere;
         return dom_.end_array();
@@ -497,17 +507,30 @@ public:
     }
 
 private:
-    enum class In { elsewhere, fds, entry };
+    enum class In { elsewhere, fds, entry, bad };  // bad: inside an entry that is no object
+
+    void refuse_element(const json& value) {
+        try {
+            wrong_type(Path(fds_path_, index_++), "an object", value);
+        } catch (const ReportError& e) {
+            if (!fds_error) fds_error = e.what();
+        }
+    }
+    bool end_bad() {
+        if (--skipped_ == 0) in_ = In::fds;
+        return true;
+    }
 
     // A value: into the entry being read, refused as an entry of "fds", or into the tree.
     template <typename ToTree>
     bool scalar(json value, ToTree to_tree) {
         switch (in_) {
             case In::elsewhere: return to_tree();
-            case In::fds: wrong_type(Path(fds_path_, index_), "an object", value);
+            case In::fds: refuse_element(value); return true;
             case In::entry:
                 if (skipped_ == 0) entry_.items.emplace_back(std::move(key_), std::move(value));
                 return true;
+            case In::bad: return true;
         }
         return true;
     }
@@ -520,8 +543,14 @@ private:
             if (skipped_++ == 0) entry_.items.emplace_back(std::move(key_), json(type));
             return true;
         }
+        if (in_ == In::bad) return ++skipped_, true;
         if (in_ == In::fds) {
-            if (type != json::value_t::object) wrong_type(Path(fds_path_, index_), "an object", json(type));
+            if (type != json::value_t::object) {
+                refuse_element(json(type));
+                in_ = In::bad;
+                skipped_ = 1;
+                return true;
+            }
             in_ = In::entry;
             entry_.items.clear();
             ++depth_;
@@ -543,8 +572,8 @@ private:
     const Path fds_path_{top_, "fds"};
 };
 
-// The tree of `text`, and its fds read on the way (ReportSax).
-json parse(std::string_view text, std::vector<FdEntry>& fds) {
+// The tree of `text`, and its fds read on the way (ReportSax), or why one is bad.
+json parse(std::string_view text, std::vector<FdEntry>& fds, std::optional<std::string>& fds_error) {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
         throw ReportError("empty input, not a JSON report");
     }
@@ -558,6 +587,7 @@ json parse(std::string_view text, std::vector<FdEntry>& fds) {
         ReportSax sax(root);
         json::sax_parse(text, &sax);
         fds = std::move(sax.fds);
+        fds_error = std::move(sax.fds_error);
         return root;
     } catch (const json::exception& e) {
         // nlohmann's message starts with "[json.exception.parse_error.101] ";
@@ -627,7 +657,8 @@ namespace {
 // A report, or a counts answer: the same fields, told apart by `expected`.
 Report document_from_json(std::string_view text, const char* expected) {
     std::vector<FdEntry> streamed_fds;
-    json j = parse(text, streamed_fds);
+    std::optional<std::string> fds_error;
+    json j = parse(text, streamed_fds, fds_error);
     if (!j.is_object()) {
         throw ReportError(fmt::format("not an fdtrack report: the top level is {}, not an object", j.type_name()));
     }
@@ -652,6 +683,7 @@ Report document_from_json(std::string_view text, const char* expected) {
     report.open_count = get_int(j, "open_count", top);
     report.user_paths = get_strings(j, "user_paths", top, false);
     get_array(j, "fds", top);  // there, and an array: its entries were read while parsing
+    if (fds_error) throw ReportError(*fds_error);
     report.fds = std::move(streamed_fds);
     const json& sites = get_array(j, "sites", top);
     const Path sites_path(top, "sites");

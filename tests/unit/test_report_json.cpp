@@ -566,6 +566,13 @@ TEST(ReportJson, StreamedFdsReadAsTheTreeWould) {
     EXPECT_EQ(broken([](auto& d) { d["fds"][3].erase("kind"); }), "fds[3].kind: missing");
     EXPECT_EQ(broken([](auto& d) { d["fds"] = 3; }), "fds: expected an array, found number");
     EXPECT_EQ(broken([](auto& d) { d.erase("fds"); }), "fds: missing");
+    // Errors in the order the tree reader gave them: the schema, the fields
+    // before "fds", the first bad entry; a bad entry is skipped whole.
+    EXPECT_EQ(broken([](auto& d) { d["fds"][0].erase("kind"), d["schema"] = "fdtrack/2"; }).rfind("unsupported schema", 0), 0u);
+    EXPECT_EQ(broken([](auto& d) { d["fds"][0].erase("kind"), d.erase("schema"); }), "not an fdtrack report: no \"schema\" field");
+    EXPECT_EQ(broken([](auto& d) { d["fds"][0].erase("kind"), d.erase("pid"); }), "pid: missing");
+    EXPECT_EQ(broken([](auto& d) { d["fds"][0] = {{1, {2}}, 3}, d["fds"][2].erase("kind"); }),
+              "fds[0]: expected an object, found array");
 }
 
 TEST(ReportJson, ARepeatedKeyCountsOnceTheLastTime) {
