@@ -30,6 +30,7 @@
 #include "preload/stack_table.h"
 #include "preload/symbolizer.h"
 #include "preload/thread_state.h"
+#include "report/growth.h"
 #include "report/suppressions.h"
 #include "report/user_code.h"
 
@@ -457,6 +458,11 @@ Report take_counts() {
         report.sites.push_back(std::move(site));
     }
     add_history(report, merge_python_sites(report));
+    // What watches live asks every few seconds and needs the last minutes:
+    // the last hour, not every day a series holds (a full report has them).
+    constexpr int64_t kHour_s = 3600;
+    for (Site& site : report.sites) keep_last(site.history, kHour_s);
+    keep_last(report.open_history, kHour_s);
     std::stable_sort(report.sites.begin(), report.sites.end(),
                      [](const Site& a, const Site& b) { return a.count > b.count; });
     return report;

@@ -36,6 +36,16 @@ Growth growth_of(const std::vector<CountSample>& history) {
     return growth;
 }
 
+void keep_last(std::vector<CountSample>& history, int64_t seconds) {
+    if (history.empty()) return;
+    int64_t since = history.back().time - seconds;
+    auto first = std::find_if(history.begin(), history.end(), [&](const CountSample& p) { return p.time >= since; });
+    if (first == history.begin()) return;
+    int held = std::prev(first)->count;
+    history.erase(history.begin(), first);
+    if (history.front().time > since) history.insert(history.begin(), {since, held});
+}
+
 std::string describe_growth(const Growth& growth) {
     if (!growth.growing) return {};
     return fmt::format("grew {:+} in {}, {:+.1f}/min", growth.change, format_age(growth.over_s), growth.per_minute);

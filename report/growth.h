@@ -2,6 +2,7 @@
 // count keeps rising. Shared by the text report, and by what shows sites live.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct Growth {
 
 // Nothing (not growing) for fewer than two samples.
 Growth growth_of(const std::vector<CountSample>& history);
+
+// Keeps the points of `history` in its last `seconds`, starting with the
+// count it held that long before its end.
+void keep_last(std::vector<CountSample>& history, int64_t seconds);
 
 // "grew +270 in 45m00s, +6.0/min", or empty when not growing.
 std::string describe_growth(const Growth& growth);

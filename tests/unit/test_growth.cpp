@@ -33,5 +33,17 @@ TEST(Growth, OneSampleSaysNothing) {
     EXPECT_FALSE(growth_of({{0, 5}}).growing);
 }
 
+TEST(Growth, KeepLastStartsWithTheCountHeldThen) {
+    std::vector<CountSample> history{{0, 1}, {100, 2}, {4000, 5}, {7000, 9}};
+    keep_last(history, 3600);
+    EXPECT_EQ(history, (std::vector<CountSample>{{3400, 2}, {4000, 5}, {7000, 9}}));
+    std::vector<CountSample> short_one{{10, 1}, {20, 2}};
+    keep_last(short_one, 3600);
+    EXPECT_EQ(short_one, (std::vector<CountSample>{{10, 1}, {20, 2}}));
+    std::vector<CountSample> exact{{0, 1}, {3600, 2}, {7200, 3}};
+    keep_last(exact, 3600);
+    EXPECT_EQ(exact, (std::vector<CountSample>{{3600, 2}, {7200, 3}}));
+}
+
 }  // namespace
 }  // namespace fdtrack
