@@ -12,8 +12,17 @@ class ForkSafeMutex {
 public:
     void lock() { pthread_mutex_lock(&mutex_); }
     void unlock() { pthread_mutex_unlock(&mutex_); }
-    // In a fork child, from the atfork handler.
-    void reset_after_fork() { pthread_mutex_init(&mutex_, nullptr); }
+    // In a fork child, before its first use there. True when a thread of the
+    // parent held it at the fork: what it guards may be half changed, and
+    // the caller starts that afresh.
+    bool reset_after_fork() {
+        if (pthread_mutex_trylock(&mutex_) == 0) {
+            pthread_mutex_unlock(&mutex_);
+            return false;
+        }
+        pthread_mutex_init(&mutex_, nullptr);
+        return true;
+    }
 
 private:
     pthread_mutex_t mutex_ = PTHREAD_MUTEX_INITIALIZER;

@@ -158,6 +158,8 @@ size_t stacks_without_history() {
     return g_history ? g_history->without_room : 0;
 }
 
-void history_after_fork() { g_lock.reset_after_fork(); }
+void history_after_fork() {
+    if (g_lock.reset_after_fork()) g_history = nullptr;  // caught mid-sample: a new one (the old is left, not freed)
+}
 
 }  // namespace fdtrack

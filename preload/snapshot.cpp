@@ -331,7 +331,9 @@ void symbolize_stacks(const std::vector<uint32_t>& stack_ids, Symbolizer& symbol
     }
 }
 
-void symbolized_sites_after_fork() { g_symbolized_lock.reset_after_fork(); }
+void symbolized_sites_after_fork() {
+    if (g_symbolized_lock.reset_after_fork()) g_symbolized = nullptr;  // caught mid-insert: symbolised again
+}
 
 void remember_command_line() {
     Reentry own;
