@@ -344,8 +344,10 @@ void remember_command_line() {
     }
 }
 
-Report take_snapshot(const char* trigger, const std::function<void(const std::vector<int>&)>& described) {
-    Reentry own;  // what we open here is fdtrack's, not the program's
+namespace {
+
+// What every report says of the process, before its fds.
+Report report_of_this_process(const char* trigger) {
     Report report;
     report.pid = static_cast<int>(getpid());
     report.program = own_program();
@@ -356,6 +358,46 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
     getrlimit(RLIMIT_NOFILE, &limit);
     report.rlimit_nofile = limit.rlim_cur;
     if (config().user_paths) report.user_paths = split_user_paths(config().user_paths);
+    return report;
+}
+
+// One more fd of `site`, opened by `call`, `age` seconds ago.
+void count_in(Site& site, const char* call, double age) {
+    if (site.count++ == 0) {
+        site.call = call ? call : "";
+        site.oldest_age_s = site.newest_age_s = age;
+    }
+    site.oldest_age_s = std::max(site.oldest_age_s, age);
+    site.newest_age_s = std::min(site.newest_age_s, age);
+}
+
+// The sites counted (by stack id) symbolised into `report`, with their history.
+void add_sites(Report& report, const std::map<uint32_t, Site>& counted, Symbolizer& symbolizer) {
+    std::vector<uint32_t> stack_ids;
+    for (const auto& [id, site] : counted) stack_ids.push_back(id);
+    symbolize_stacks(stack_ids, symbolizer);
+    for (const auto& [id, count] : counted) {
+        Site site = symbolize_site(id, symbolizer);
+        site.id = static_cast<int>(id);
+        site.count = count.count;
+        site.call = count.call;
+        site.oldest_age_s = count.oldest_age_s;
+        site.newest_age_s = count.newest_age_s;
+        report.sites.push_back(std::move(site));
+    }
+    add_history(report, merge_python_sites(report));
+}
+
+void largest_sites_first(Report& report) {
+    std::stable_sort(report.sites.begin(), report.sites.end(),
+                     [](const Site& a, const Site& b) { return a.count > b.count; });
+}
+
+}  // namespace
+
+Report take_snapshot(const char* trigger, const std::function<void(const std::vector<int>&)>& described) {
+    Reentry own;  // what we open here is fdtrack's, not the program's
+    Report report = report_of_this_process(trigger);
 
     int64_t now = monotonic_ns();
     FdDescriber describer;
@@ -380,14 +422,7 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
             entry.tid = info.tid;
             entry.thread = info.thread;
             entry.site = static_cast<int>(info.stack);
-            Site& site = sites[info.stack];
-            if (site.count == 0) {
-                site.call = entry.call;
-                site.oldest_age_s = site.newest_age_s = entry.age_s;
-            }
-            ++site.count;
-            site.oldest_age_s = std::max(site.oldest_age_s, entry.age_s);
-            site.newest_age_s = std::min(site.newest_age_s, entry.age_s);
+            count_in(sites[info.stack], info.call, entry.age_s);
         }
         report.fds.push_back(std::move(entry));
     }
@@ -395,39 +430,17 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
     if (described) described(listed);
 
     Symbolizer symbolizer;
-    std::vector<uint32_t> stack_ids;
-    for (const auto& [id, counted] : sites) stack_ids.push_back(id);
-    symbolize_stacks(stack_ids, symbolizer);
-    for (auto& [id, counted] : sites) {
-        Site site = symbolize_site(id, symbolizer);
-        site.id = static_cast<int>(id);
-        site.count = counted.count;
-        site.call = counted.call;
-        site.oldest_age_s = counted.oldest_age_s;
-        site.newest_age_s = counted.newest_age_s;
-        report.sites.push_back(std::move(site));
-    }
-    add_history(report, merge_python_sites(report));
+    add_sites(report, sites, symbolizer);
     add_bad_closes(report, symbolizer);
-    std::stable_sort(report.sites.begin(), report.sites.end(),
-                     [](const Site& a, const Site& b) { return a.count > b.count; });
+    largest_sites_first(report);
     apply_suppressions(configured_suppressions(), report);
     return report;
 }
 
 Report take_counts() {
     Reentry own;
-    Report report;
+    Report report = report_of_this_process("counts");
     report.schema = kCountsSchema;
-    report.pid = static_cast<int>(getpid());
-    report.program = own_program();
-    report.argv = own_argv();
-    report.trigger = "counts";
-    report.time = utc_now();
-    rlimit limit{};
-    getrlimit(RLIMIT_NOFILE, &limit);
-    report.rlimit_nofile = limit.rlim_cur;
-    if (config().user_paths) report.user_paths = split_user_paths(config().user_paths);
 
     // The registry alone: no /proc, no fd described, so that `fdtrack top`
     // may ask every 2 s of a process with 20,000 fds.
@@ -436,37 +449,18 @@ Report take_counts() {
     for (int fd = 0, max = registry().max_fd(); fd <= max; ++fd) {
         FdInfo info = registry().get(fd);
         if (info.origin != Origin::tracked) continue;
-        double age = info.created_ns < now ? double(now - info.created_ns) / 1e9 : 0.0;
-        Site& site = sites[info.stack];
-        if (site.count++ == 0) {
-            site.call = info.call ? info.call : "";
-            site.oldest_age_s = site.newest_age_s = age;
-        }
-        site.oldest_age_s = std::max(site.oldest_age_s, age);
-        site.newest_age_s = std::min(site.newest_age_s, age);
+        count_in(sites[info.stack], info.call, info.created_ns < now ? double(now - info.created_ns) / 1e9 : 0.0);
     }
     report.open_count = registry().live_count();
 
     Symbolizer symbolizer;
-    std::vector<uint32_t> stack_ids;
-    for (const auto& [id, counted] : sites) stack_ids.push_back(id);
-    symbolize_stacks(stack_ids, symbolizer);
-    for (auto& [id, counted] : sites) {
-        Site site = symbolize_site(id, symbolizer);
-        site.count = counted.count;
-        site.call = counted.call;
-        site.oldest_age_s = counted.oldest_age_s;
-        site.newest_age_s = counted.newest_age_s;
-        report.sites.push_back(std::move(site));
-    }
-    add_history(report, merge_python_sites(report));
+    add_sites(report, sites, symbolizer);
     // What watches live asks every few seconds and needs the last minutes:
     // the last hour, not every day a series holds (a full report has them).
     constexpr int64_t kHour_s = 3600;
     for (Site& site : report.sites) keep_last(site.history, kHour_s);
     keep_last(report.open_history, kHour_s);
-    std::stable_sort(report.sites.begin(), report.sites.end(),
-                     [](const Site& a, const Site& b) { return a.count > b.count; });
+    largest_sites_first(report);
     return report;
 }
 
