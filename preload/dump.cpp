@@ -217,35 +217,30 @@ Dumped dump_now(const char* trigger) {
     return dumped;
 }
 
-std::string snapshot_json() {
+namespace {
+
+// What `take` reports, as JSON for a client of the control socket; empty
+// (the client says the process did not answer) if it could not be taken.
+std::string answer(Report (*take)()) {
     Reentry own;
     int saved = errno;
     std::string json;
     try {
-        rlimit limit{};
-        getrlimit(RLIMIT_NOFILE, &limit);
-        Report report = take_snapshot("signal");
-        report.rlimit_nofile = limit.rlim_cur;
-        json = report_to_json(report);
+        json = report_to_json(take());
     } catch (...) {
-        json.clear();  // the client says the process did not answer
+        json.clear();
     }
     errno = saved;
     return json;
 }
 
-std::string counts_json() {
-    Reentry own;
-    int saved = errno;
-    std::string json;
-    try {
-        json = report_to_json(take_counts());
-    } catch (...) {
-        json.clear();  // the client says the process did not answer
-    }
-    errno = saved;
-    return json;
+}  // namespace
+
+std::string snapshot_json() {
+    return answer([] { return take_snapshot("signal"); });
 }
+
+std::string counts_json() { return answer(take_counts); }
 
 void write_exit_report() {
     if (g_exit_written.exchange(true)) return;
