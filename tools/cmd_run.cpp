@@ -481,6 +481,8 @@ int run_program(const RunOptions& options) {
     } else if (std::error_code ignored; !fs::exists(path, ignored)) {
         std::cerr << fmt::format("fdtrack run: no exit report from {} (pid {}): {}\n",
                                  printable(options.command.front()), child.pid, describe_missing_report(child));
+    } else {
+        failed = true;  // there but unreadable (said above): the gate cannot vouch for the program
     }
 
     // Exec'd children write their own reports; only those with leaks or bad
@@ -490,7 +492,10 @@ int run_program(const RunOptions& options) {
         for (const auto& [pid, other_path] : exit_reports) {
             if (pid == child.pid) continue;
             std::optional<ProcessReport> other = read_exit_report(other_path, pid, options, suppressions);
-            if (!other) continue;
+            if (!other) {
+                failed = true;  // unreadable, as the main one above
+                continue;
+            }
             if (has_errors(other->report, every)) {
                 std::cerr << fmt::format("\nfdtrack: child process {}:\n", pid) << render_text(other->report);
                 failed = failed || has_errors(other->report, gated);

@@ -337,3 +337,14 @@ def test_followed_childrens_reports_reach_the_json_too(fdtrack_build, tmp_path):
     child_report = load_report(tmp_path / f"run.{child}.json")
     assert child_report["pid"] == child and child_report.leaks(), repr(child_report)
     assert load_report(report_path)["pid"] != child
+
+
+def test_an_unreadable_exit_report_fails_the_gate(build_c, fdtrack_run):
+    """The review found it: an exit report that is there but cannot be read
+    was said on stderr, and the gate passed the program anyway."""
+    program = build_c("../gating/spoils_its_report.c")
+    result = fdtrack_run([program.path], options=("--error-exitcode", "9"))
+    assert "is unreadable" in result.stderr, result.stderr
+    assert result.returncode == 9, result.describe()
+    passed = fdtrack_run([program.path])  # without the gate, the program's own status
+    assert passed.returncode == 0, passed.describe()
