@@ -147,27 +147,39 @@ bool is_private_dir_fd(int fd) {
     return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
 }
 
-// `uid`'s subdirectory of `base`, made and given to `uid` by this (root)
-// process; -1 when it cannot be, or when someone else's is in the way.
-int make_user_dir(int base, uid_t uid) {
-    std::string name = user_dir_name(uid);
-    bool made = mkdirat(base, name.c_str(), 0700) == 0;
-    if (!made && errno != EEXIST) return -1;
+// `uid`'s subdirectory of `base` if it is there and N's alone: -1 otherwise.
+int open_user_dir(int base, const std::string& name, uid_t uid) {
     int fd = openat(base, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
     struct stat st;
-    bool ok = fstat(fd, &st) == 0;
-    // The one made now is handed over; one already there must be the user's
-    // own, made so by an earlier process, and is taken as it is.
-    if (ok && made) ok = fchown(fd, uid, static_cast<gid_t>(-1)) == 0 && fstat(fd, &st) == 0;
-    ok = ok && st.st_uid == uid && (st.st_mode & 077) == 0;
-    if (!ok) {
-        int error = errno ? errno : EPERM;
-        close(fd);
+    if (fstat(fd, &st) == 0 && st.st_uid == uid && (st.st_mode & 077) == 0) return fd;
+    close(fd);
+    errno = EPERM;  // someone else's in the way
+    return -1;
+}
+
+// `uid`'s subdirectory of `base`, made and given to `uid` by this (root)
+// process; -1 when it cannot be, or when someone else's is in the way. Made
+// under a name nobody can guess, given to `uid`, then renamed into place
+// (never over one there): nginx's workers change user at the same moment,
+// and none may find another's before it is `uid`'s.
+int make_user_dir(int base, uid_t uid) {
+    std::string name = user_dir_name(uid);
+    if (int fd = open_user_dir(base, name, uid); fd >= 0 || errno != ENOENT) return fd;
+    std::string fresh = temporary_name(name);
+    if (mkdirat(base, fresh.c_str(), 0700) != 0) return -1;
+    int fd = openat(base, fresh.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    bool given = fd >= 0 && fchown(fd, uid, static_cast<gid_t>(-1)) == 0;
+    int error = errno;
+    if (given && renameat2(base, fresh.c_str(), base, name.c_str(), RENAME_NOREPLACE) == 0) return fd;
+    if (given) error = errno;
+    if (fd >= 0) close(fd);
+    unlinkat(base, fresh.c_str(), AT_REMOVEDIR);
+    if (error != EEXIST) {
         errno = error;
         return -1;
     }
-    return fd;
+    return open_user_dir(base, name, uid);  // another process of ours was first
 }
 
 }  // namespace

@@ -131,3 +131,24 @@ def test_a_jailed_process_that_became_nobody_finds_no_way_out_through_fdtracks_f
             assert result.returncode == EXIT_EXPECTED, (out, result.stdout, result.stderr)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+@needs_root
+def test_workers_that_become_nobody_at_once_all_leave_their_exit_reports(program, tmp_path):
+    """nginx's workers change user together: each must find uid-N whole
+    (made, given to N, then renamed into place), never half made by another."""
+    out = private_dir(tmp_path / "reports")
+    json_path = tmp_path / "run.json"
+    for attempt in range(3):
+        result = subprocess.run([CLI, "run", "--follow-children", "--json", json_path, "--",
+                                 program.path, "workers", str(NOBODY)], env=_environment({}, out), cwd=out,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == EXIT_EXPECTED, result.stderr
+        assert "could not" not in result.stderr and "cannot give" not in result.stderr, result.stderr
+        workers = list(tmp_path.glob("run.*.json"))
+        assert len(workers) == 8, (attempt, sorted(p.name for p in workers), result.stderr[-2000:])
+        for report in workers:
+            # and the start pipe's read end, which each worker holds
+            assert leaked_lines(load_report(report), program) >= {program.line("LEAK", "before"),
+                                                                  program.line("LEAK", "after")}
+            report.unlink()

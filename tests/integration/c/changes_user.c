@@ -4,6 +4,7 @@
      changes_user setreuid UID      the same through setreuid, or setresuid
      changes_user seteuid UID       a temporary drop: root may come back
      changes_user fork-setuid UID   nginx: a forked worker becomes UID, the master stays
+     changes_user workers UID       8 forked workers become UID at the same moment
      changes_user chroot DIR        a chrooted server
      changes_user escape DIR        chroots to DIR, becomes nobody, then looks for a way out
                                     through every fd it holds: exit 3 if it finds one
@@ -64,6 +65,29 @@ int main(int argc, char** argv) {
             }
         }
         return EXIT_EXPECTED;
+    } else if (!strcmp(how, "workers")) {
+        int start[2];
+        CHECK(pipe(start) == 0);
+        pid_t workers[8];
+        for (int i = 0; i < 8; ++i) {
+            workers[i] = fork();
+            CHECK(workers[i] >= 0);
+            if (workers[i] == 0) {
+                char go;
+                CHECK(close(start[1]) == 0);
+                CHECK(read(start[0], &go, 1) == 0);  /* all at once, when the parent's write end closes */
+                CHECK(setuid(uid) == 0);
+                leak_after();
+                exit(EXIT_EXPECTED);
+            }
+        }
+        close(start[0]);
+        close(start[1]);
+        for (int i = 0; i < 8; ++i) {
+            int status;
+            CHECK(waitpid(workers[i], &status, 0) == workers[i] && WIFEXITED(status) &&
+                  WEXITSTATUS(status) == EXIT_EXPECTED);
+        }
     } else if (!strcmp(how, "chroot")) {
         CHECK(chroot(argv[2]) == 0 && chdir("/") == 0);
     } else if (!strcmp(how, "signal-exit")) {
