@@ -22,6 +22,8 @@
 #include "preload/registry.h"
 #include "preload/thread_state.h"
 #include "preload/tracker.h"
+#include "report/input_file.h"
+#include "report/report_json.h"
 
 namespace fdtrack {
 namespace {
@@ -230,14 +232,13 @@ std::optional<std::string> read_report_file(ReportPlace which, const std::string
         fd = openat(dir_in_use(place), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     }
     if (fd < 0) return std::nullopt;
-    std::string content;
-    char buffer[65536];
-    ssize_t n;
-    while ((n = read(fd, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR)) {
-        if (n > 0) content.append(buffer, static_cast<size_t>(n));
+    std::optional<std::string> content;
+    try {
+        content = read_input_fd(fd, kMaxReportBytes);
+    } catch (const InputFileError&) {
+        content.reset();
     }
     close(fd);
-    if (n < 0) return std::nullopt;
     return content;
 }
 
