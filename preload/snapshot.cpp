@@ -290,14 +290,24 @@ void add_bad_closes(Report& report, Symbolizer& symbolizer) {
 
 }  // namespace
 
-Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer) {
-    symbolize_stacks({stack_id}, symbolizer);
+namespace {
+
+// The cached frames of a stack symbolize_stacks() has seen.
+Site symbolized_site(uint32_t stack_id) {
     std::lock_guard lock(g_symbolized_lock);
-    auto found = g_symbolized->find(stack_id);
-    if (found != g_symbolized->end()) return found->second;
+    if (g_symbolized) {
+        if (auto found = g_symbolized->find(stack_id); found != g_symbolized->end()) return found->second;
+    }
     Site site;  // out of memory
     site.id = static_cast<int>(stack_id);
     return site;
+}
+
+}  // namespace
+
+Site symbolize_site(uint32_t stack_id, Symbolizer& symbolizer) {
+    symbolize_stacks({stack_id}, symbolizer);
+    return symbolized_site(stack_id);
 }
 
 void symbolize_stacks(const std::vector<uint32_t>& stack_ids, Symbolizer& symbolizer) {
@@ -377,7 +387,7 @@ void add_sites(Report& report, const std::map<uint32_t, Site>& counted, Symboliz
     for (const auto& [id, site] : counted) stack_ids.push_back(id);
     symbolize_stacks(stack_ids, symbolizer);
     for (const auto& [id, count] : counted) {
-        Site site = symbolize_site(id, symbolizer);
+        Site site = symbolized_site(id);
         site.id = static_cast<int>(id);
         site.count = count.count;
         site.call = count.call;
