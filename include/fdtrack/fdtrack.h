@@ -29,7 +29,7 @@ typedef struct fdtrack_fd_info {
 } fdtrack_fd_info;
 
 #ifdef FDTRACK_IMPLEMENTATION
-/* What libfdtrack.so exports (preload/api.cpp); programs use the wrappers below instead. */
+/* What libfdtrack.so exports (preload/entry/api.cpp); programs use the wrappers below instead. */
 int fdtrack_active(void);
 uint64_t fdtrack_checkpoint(void);
 int fdtrack_open_since(uint64_t checkpoint, fdtrack_fd_info* out, int max);

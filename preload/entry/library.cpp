@@ -5,19 +5,19 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "preload/config.h"
-#include "preload/dump.h"
-#include "preload/dump_signal.h"
-#include "preload/dump_thread.h"
-#include "preload/exec_handover.h"
-#include "preload/hooks.h"
-#include "preload/native_stack.h"
+#include "preload/track/config.h"
+#include "preload/dump/dump.h"
+#include "preload/dump/dump_signal.h"
+#include "preload/dump/dump_thread.h"
+#include "preload/hooks/exec_handover.h"
+#include "preload/hooks/hooks.h"
+#include "preload/track/native_stack.h"
 #include "preload/python/exit_hook.h"
 #include "preload/python/frames.h"
-#include "preload/registry.h"
-#include "preload/snapshot.h"
-#include "preload/thread_state.h"
-#include "preload/tracker.h"
+#include "preload/track/registry.h"
+#include "preload/dump/snapshot.h"
+#include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
 
 namespace fdtrack {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "preload/arena.h"
+#include "preload/track/arena.h"
 #include "preload/python/frames.h"
 
 namespace fdtrack {

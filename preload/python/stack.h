@@ -2,7 +2,7 @@
 // keys for the stack table and, once per new stack, as names.
 #pragma once
 
-#include "preload/stack_table.h"
+#include "preload/track/stack_table.h"
 
 namespace fdtrack {
 

@@ -520,7 +520,7 @@ def signal_between_lines(argv, env, signum, out, timeout=20):
 
 
 def own_fd_floor(rlimit):
-    """Where fdtrack puts its own fds while the program has few (preload/tracker.cpp):
+    """Where fdtrack puts its own fds while the program has few (preload/track/tracker.cpp):
     just below 1024, or below the soft limit when that is lower."""
     soft = min(rlimit, 65536)
     top = soft - 64 if soft > 256 else soft - soft // 4

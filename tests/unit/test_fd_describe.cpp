@@ -1,6 +1,6 @@
 // Tests that FdDescriber names every kind of fd this process can open the way
 // lsof would, with the right TCP state and flags, without leaking fds.
-#include "preload/fd_describe.h"
+#include "preload/dump/fd_describe.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

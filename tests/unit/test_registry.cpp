@@ -1,6 +1,6 @@
 // Unit tests of the fd registry: slot semantics, large fd numbers, and
 // concurrent writers and readers.
-#include "preload/registry.h"
+#include "preload/track/registry.h"
 
 #include <gtest/gtest.h>
 

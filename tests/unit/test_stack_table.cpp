@@ -1,7 +1,7 @@
 // Unit tests of stack interning: identical stacks share one id, Python names
 // are resolved once per new stack, a thread's last stack is only reused for
 // the same frames, and concurrent interning stays exact.
-#include "preload/stack_table.h"
+#include "preload/track/stack_table.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Tests that return addresses of the running process symbolise to the right function, file:line and module.
-#include "preload/symbolizer.h"
+#include "preload/dump/symbolizer.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

@@ -1,5 +1,5 @@
 // A bump allocator over 1 MiB blocks of anonymous memory.
-#include "preload/arena.h"
+#include "preload/track/arena.h"
 
 #include <string.h>
 #include <sys/mman.h>

@@ -8,9 +8,9 @@
 #include <atomic>
 #include <cstdint>
 
-#include "preload/native_stack.h"
-#include "preload/registry.h"
-#include "preload/thread_state.h"
+#include "preload/track/native_stack.h"
+#include "preload/track/registry.h"
+#include "preload/track/thread_state.h"
 
 namespace fdtrack {
 

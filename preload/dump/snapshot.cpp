@@ -1,5 +1,5 @@
 // Turns the registry and the stack table into a Report.
-#include "preload/snapshot.h"
+#include "preload/dump/snapshot.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,16 +20,16 @@
 
 #include <fmt/format.h>
 
-#include "preload/config.h"
-#include "preload/bad_closes.h"
-#include "preload/exec_handover.h"
-#include "preload/fd_describe.h"
-#include "preload/fork_safe_mutex.h"
-#include "preload/history.h"
-#include "preload/registry.h"
-#include "preload/stack_table.h"
-#include "preload/symbolizer.h"
-#include "preload/thread_state.h"
+#include "preload/track/config.h"
+#include "preload/track/bad_closes.h"
+#include "preload/hooks/exec_handover.h"
+#include "preload/dump/fd_describe.h"
+#include "preload/track/fork_safe_mutex.h"
+#include "preload/track/history.h"
+#include "preload/track/registry.h"
+#include "preload/track/stack_table.h"
+#include "preload/dump/symbolizer.h"
+#include "preload/track/thread_state.h"
 #include "report/growth.h"
 #include "report/suppressions.h"
 #include "report/user_code.h"

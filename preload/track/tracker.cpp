@@ -1,6 +1,6 @@
 // The tracker: decides whether this process is tracked, and turns what the
 // hooks report into registry records with interned stacks.
-#include "preload/tracker.h"
+#include "preload/track/tracker.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,18 +17,18 @@
 #include <atomic>
 #include <cstring>
 
-#include "preload/bad_closes.h"
-#include "preload/config.h"
-#include "preload/dump.h"
-#include "preload/dump_thread.h"
-#include "preload/native_stack.h"
+#include "preload/track/bad_closes.h"
+#include "preload/track/config.h"
+#include "preload/dump/dump.h"
+#include "preload/dump/dump_thread.h"
+#include "preload/track/native_stack.h"
 #include "preload/python/stack.h"
-#include "preload/history.h"
-#include "preload/registry.h"
-#include "preload/report_files.h"
-#include "preload/snapshot.h"
-#include "preload/stack_table.h"
-#include "preload/triggers.h"
+#include "preload/track/history.h"
+#include "preload/track/registry.h"
+#include "preload/dump/report_files.h"
+#include "preload/dump/snapshot.h"
+#include "preload/track/stack_table.h"
+#include "preload/dump/triggers.h"
 
 namespace fdtrack {
 namespace {

@@ -1,5 +1,5 @@
 // A fixed array of bad closes, appended to with one atomic increment.
-#include "preload/bad_closes.h"
+#include "preload/track/bad_closes.h"
 
 #include <atomic>
 #include <cstring>

@@ -1,5 +1,5 @@
 // The dump thread and the control socket behind `fdtrack dump`.
-#include "preload/dump_thread.h"
+#include "preload/dump/dump_thread.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -21,13 +21,13 @@
 #include <functional>
 #include <string>
 
-#include "preload/dump.h"
-#include "preload/history.h"
-#include "preload/triggers.h"
-#include "preload/registry.h"
-#include "preload/snapshot.h"
-#include "preload/thread_state.h"
-#include "preload/tracker.h"
+#include "preload/dump/dump.h"
+#include "preload/track/history.h"
+#include "preload/dump/triggers.h"
+#include "preload/track/registry.h"
+#include "preload/dump/snapshot.h"
+#include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
 #include "report/control_channel.h"
 #include "report/report_json.h"
 

@@ -3,7 +3,7 @@
 // and the address ranges of libfdtrack.so (whose frames are dropped) and of
 // libunwind.
 #define UNW_LOCAL_ONLY
-#include "preload/native_stack.h"
+#include "preload/track/native_stack.h"
 
 #include <dlfcn.h>
 #include <libunwind.h>

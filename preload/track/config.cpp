@@ -1,5 +1,5 @@
 // Reads fdtrack's FDTRACK_* settings from the environment.
-#include "preload/config.h"
+#include "preload/track/config.h"
 
 #include "report/dump_signals.h"
 

@@ -1,5 +1,5 @@
 // Turns native return addresses of this process into report frames, with elfutils libdwfl.
-#include "preload/symbolizer.h"
+#include "preload/dump/symbolizer.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>

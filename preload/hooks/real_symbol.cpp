@@ -1,6 +1,6 @@
 // Resolves the real libc functions behind the hooks by reading the dynamic
 // symbol tables of the loaded objects that come after libfdtrack.so.
-#include "preload/real_symbol.h"
+#include "preload/hooks/real_symbol.h"
 
 #include <dlfcn.h>
 #include <elf.h>

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "preload/report_files.h"
+#include "preload/dump/report_files.h"
 
 #include "report/report.h"
 

@@ -1,6 +1,6 @@
 // Report output: file naming, atomic writes, the output directory, and the
 // one-line stderr notice.
-#include "preload/dump.h"
+#include "preload/dump/dump.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -20,11 +20,11 @@
 #include <utility>
 #include <vector>
 
-#include "preload/config.h"
-#include "preload/registry.h"
-#include "preload/report_files.h"
-#include "preload/snapshot.h"
-#include "preload/thread_state.h"
+#include "preload/track/config.h"
+#include "preload/track/registry.h"
+#include "preload/dump/report_files.h"
+#include "preload/dump/snapshot.h"
+#include "preload/track/thread_state.h"
 #include "report/report_json.h"
 #include "report/report_text.h"
 

@@ -1,5 +1,5 @@
 // fdtrack's dump-signal handler and its retreat when the program takes the signal.
-#include "preload/dump_signal.h"
+#include "preload/dump/dump_signal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -8,9 +8,9 @@
 #include <atomic>
 #include <cstdio>
 
-#include "preload/config.h"
-#include "preload/dump_thread.h"
-#include "preload/thread_state.h"
+#include "preload/track/config.h"
+#include "preload/dump/dump_thread.h"
+#include "preload/track/thread_state.h"
 
 namespace fdtrack {
 namespace {

@@ -2,7 +2,7 @@
 // read them: through a directory fd, under a name nobody can predict, with
 // O_EXCL|O_NOFOLLOW and mode 0600, then renamed into place; and keeps the
 // directories they go to reachable for as long as the process lives.
-#include "preload/report_files.h"
+#include "preload/dump/report_files.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -16,12 +16,12 @@
 #include <cstdio>
 #include <mutex>
 
-#include "preload/config.h"
-#include "preload/dump.h"
-#include "preload/fork_safe_mutex.h"
-#include "preload/registry.h"
-#include "preload/thread_state.h"
-#include "preload/tracker.h"
+#include "preload/track/config.h"
+#include "preload/dump/dump.h"
+#include "preload/track/fork_safe_mutex.h"
+#include "preload/track/registry.h"
+#include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
 #include "report/input_file.h"
 #include "report/report_json.h"
 

@@ -1,13 +1,13 @@
 // The fd table: chunks of slots mapped on first use, so any fd number up to
 // the kernel's limit fits without a fixed cap and without malloc.
-#include "preload/registry.h"
+#include "preload/track/registry.h"
 
 #include <string.h>
 #include <sys/mman.h>
 
 #include <climits>
 
-#include "preload/site_counts.h"
+#include "preload/track/site_counts.h"
 
 namespace fdtrack {
 

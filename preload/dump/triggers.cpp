@@ -1,15 +1,15 @@
 // The automatic dump triggers: the open count reaching FDTRACK_THRESHOLD, and
 // a hooked call failing with "Too many open files".
-#include "preload/triggers.h"
+#include "preload/dump/triggers.h"
 
 #include <sys/resource.h>
 #include <time.h>
 
 #include <atomic>
 
-#include "preload/config.h"
-#include "preload/dump_thread.h"
-#include "preload/registry.h"
+#include "preload/track/config.h"
+#include "preload/dump/dump_thread.h"
+#include "preload/track/registry.h"
 
 namespace fdtrack {
 namespace {

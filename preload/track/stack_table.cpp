@@ -1,8 +1,8 @@
 // Interning of stacks in a fixed array of buckets with lock-free chains;
 // nodes live in the arena and are never freed, so readers need no locks.
-#include "preload/stack_table.h"
+#include "preload/track/stack_table.h"
 
-#include "preload/arena.h"
+#include "preload/track/arena.h"
 
 namespace fdtrack {
 namespace {

@@ -1,5 +1,5 @@
 // How many fds each interned stack has open now (site_counts.h).
-#include "preload/site_counts.h"
+#include "preload/track/site_counts.h"
 
 #include <sys/mman.h>
 

@@ -1,6 +1,6 @@
 // Describes the calling process's own open fds the way lsof would: what the
 // /proc fd link, fstat, fcntl and the socket calls say about each descriptor.
-#include "preload/fd_describe.h"
+#include "preload/dump/fd_describe.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -17,15 +17,15 @@
 
 #include <fmt/format.h>
 
-#include "preload/config.h"
-#include "preload/dump.h"
-#include "preload/fd_describe.h"
-#include "preload/registry.h"
-#include "preload/stack_table.h"
-#include "preload/snapshot.h"
-#include "preload/symbolizer.h"
-#include "preload/thread_state.h"
-#include "preload/tracker.h"
+#include "preload/track/config.h"
+#include "preload/dump/dump.h"
+#include "preload/dump/fd_describe.h"
+#include "preload/track/registry.h"
+#include "preload/track/stack_table.h"
+#include "preload/dump/snapshot.h"
+#include "preload/dump/symbolizer.h"
+#include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
 #include "report/report_text.h"
 #include "report/user_code.h"
 

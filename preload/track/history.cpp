@@ -1,5 +1,5 @@
 // Each site's open count over time (history.h).
-#include "preload/history.h"
+#include "preload/track/history.h"
 
 #include <time.h>
 
@@ -8,10 +8,10 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "preload/config.h"
-#include "preload/fork_safe_mutex.h"
-#include "preload/registry.h"
-#include "preload/site_counts.h"
+#include "preload/track/config.h"
+#include "preload/track/fork_safe_mutex.h"
+#include "preload/track/registry.h"
+#include "preload/track/site_counts.h"
 
 namespace fdtrack {
 namespace {

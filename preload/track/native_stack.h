@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "preload/config.h"
+#include "preload/track/config.h"
 
 namespace fdtrack {
 

@@ -1,7 +1,7 @@
 // The hand-over file: what survives an exec, written just before it and read
 // by the new image's constructor. Matching by (fd, device, inode) makes a
 // stale or foreign file harmless.
-#include "preload/exec_handover.h"
+#include "preload/hooks/exec_handover.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -20,15 +20,15 @@
 #include <set>
 #include <string>
 
-#include "preload/arena.h"
-#include "preload/config.h"
-#include "preload/registry.h"
-#include "preload/report_files.h"
-#include "preload/snapshot.h"
-#include "preload/stack_table.h"
-#include "preload/symbolizer.h"
-#include "preload/thread_state.h"
-#include "preload/tracker.h"
+#include "preload/track/arena.h"
+#include "preload/track/config.h"
+#include "preload/track/registry.h"
+#include "preload/dump/report_files.h"
+#include "preload/dump/snapshot.h"
+#include "preload/track/stack_table.h"
+#include "preload/dump/symbolizer.h"
+#include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
 #include "report/report_json.h"
 
 namespace fdtrack {

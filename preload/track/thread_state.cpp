@@ -1,5 +1,5 @@
 // The per-thread state of the hooks, and the thread identity records carry.
-#include "preload/thread_state.h"
+#include "preload/track/thread_state.h"
 
 #include <sys/prctl.h>
 #include <sys/syscall.h>

@@ -28,14 +28,14 @@
 
 #include <type_traits>
 
-#include "preload/hooks.h"
+#include "preload/hooks/hooks.h"
 
-#include "preload/dump_signal.h"
-#include "preload/exec_handover.h"
-#include "preload/real_symbol.h"
-#include "preload/report_files.h"
-#include "preload/thread_state.h"
-#include "preload/tracker.h"
+#include "preload/dump/dump_signal.h"
+#include "preload/hooks/exec_handover.h"
+#include "preload/hooks/real_symbol.h"
+#include "preload/dump/report_files.h"
+#include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
 
 // The _FORTIFY_SOURCE entry points are only declared when fortification is on.
 extern "C" {
