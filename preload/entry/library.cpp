@@ -43,7 +43,6 @@ void python_is_exiting() {
 }
 
 __attribute__((constructor(101))) void on_load() {
-    prepare_linked_unwinder();  // a thread cancelled inside a hook must unwind
     // The program's allocator initialises at its first malloc, which must be
     // the program's own, not one of ours in fdtrack's scope (setenv below):
     // an allocator that opens a file there would have its fd taken for

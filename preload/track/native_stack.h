@@ -32,7 +32,7 @@ void native_stack_init();
 // glibc unwinds a cancelled thread with libgcc_s: the cleanup of a hook's
 // frame then calls this copy, which aborts the program unless it has set
 // itself up (its table of register sizes), as its first backtrace does.
-// From the constructor, in every process.
+// Run before the first unwind of one of the library's frames (entry/personality.cpp).
 void prepare_linked_unwinder();
 
 // Opens libunwind (from the constructor of a tracked process: dlopen may

@@ -51,6 +51,18 @@ def test_a_thread_cancelled_inside_a_hook_unwinds_as_without_fdtrack(build_c, fd
     assert not result.report.leaks(), repr(result.report)
 
 
+def test_a_thread_cancelled_inside_a_hook_of_a_process_not_tracked_unwinds(build_c, preload_run):
+    """The same in an exec'd child that fdtrack does not follow (FDTRACK_PID
+    names another process): the library is loaded, its hooks are in every
+    call, but its constructor stopped at once and never set up the linked
+    unwinder (issue #10, item 8); the personality routine's wrapper does it
+    on first use (preload/entry/personality.cpp)."""
+    program = build_c("cancel.c", cflags=("-pthread",))
+    result = preload_run([program.path], env={"FDTRACK_PID": "1"}, timeout=30)
+    assert result.returncode == EXIT_EXPECTED, result.describe()
+    assert not result.reports, "a process that is not followed writes no report"
+
+
 # ---- (b) fork -----------------------------------------------------------------------
 
 
