@@ -1,4 +1,5 @@
 // fdtrack's dump-signal handler and its retreat when the program takes the signal.
+#include "preload/track/child_path.h"
 #include "preload/dump/dump_signal.h"
 
 #include <errno.h>
@@ -60,7 +61,7 @@ void install_dump_signal() {
     if (sigaction(signum, &ours, nullptr) == 0) g_installed.store(true);
 }
 
-bool keeps_dump_handler(int signum) {
+FDTRACK_CHILD_PATH bool keeps_dump_handler(int signum) {
     return g_installed.load() && !g_yielded.load() && signum == config().dump_signal;
 }
 
@@ -93,7 +94,7 @@ int own_sigaction(int signum, const struct sigaction* action, struct sigaction* 
 
 }  // namespace
 
-SignalsAsTheProgramSetThem::SignalsAsTheProgramSetThem() {
+FDTRACK_CHILD_PATH SignalsAsTheProgramSetThem::SignalsAsTheProgramSetThem() {
     int signum = config().dump_signal;
     if (!keeps_dump_handler(signum) || !g_program_ignores.load()) return;
     struct sigaction ignore{};
@@ -102,7 +103,7 @@ SignalsAsTheProgramSetThem::SignalsAsTheProgramSetThem() {
     changed_ = own_sigaction(signum, &ignore, &saved_) == 0;
 }
 
-SignalsAsTheProgramSetThem::~SignalsAsTheProgramSetThem() {
+FDTRACK_CHILD_PATH SignalsAsTheProgramSetThem::~SignalsAsTheProgramSetThem() {
     if (!changed_) return;
     // system() can take long: another thread may have installed a real
     // handler meanwhile (fdtrack then yielded). Only SIG_IGN is ours to undo.

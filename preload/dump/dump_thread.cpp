@@ -1,4 +1,5 @@
 // The dump thread and the control socket behind `fdtrack dump`.
+#include "preload/track/child_path.h"
 #include "preload/dump/dump_thread.h"
 
 #include <errno.h>
@@ -349,7 +350,7 @@ void take_requested_dumps() {
     serve_requests();
 }
 
-void dump_thread_in_fork_child(bool parent_settled) {
+FDTRACK_CHILD_PATH void dump_thread_in_fork_child(bool parent_settled) {
     // The eventfd and the socket are the parent's: closed at once, so that a
     // child never holds its parent's control socket (one that outlived the
     // parent would keep its name) and wake-ups never reach the parent's

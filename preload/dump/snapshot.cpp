@@ -161,7 +161,7 @@ std::string own_program() {
 }
 
 std::string utc_now() {
-    time_t now = time(nullptr);
+    time_t now = wall_clock_seconds();
     tm utc;
     gmtime_r(&now, &utc);
     char text[32];

@@ -61,7 +61,7 @@ void fd_count_fell() {
 // ends the interval instead of stretching it.
 void out_of_fds() {
     static std::atomic<int64_t> last_s{0};  // 0: never asked
-    int64_t now = time(nullptr), last = last_s.load(std::memory_order_relaxed);
+    int64_t now = wall_clock_seconds(), last = last_s.load(std::memory_order_relaxed);
     if (last && now >= last && now < last + kEmfileDumpInterval_s) return;
     if (!last_s.compare_exchange_strong(last, now)) return;  // another thread asks
     request_dump(kDumpEmfile);

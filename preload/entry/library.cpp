@@ -42,7 +42,24 @@ void python_is_exiting() {
     if (!fork_child_keeps_quiet(true)) write_exit_report_before_shutdown();
 }
 
+// pthread_atfork is a stub linked into each library (libc_nonshared.a) that
+// passes its __dso_handle on to libc: called here instead, so that an exec'd
+// child does not fault in the stub's page of code (issue #10, item 8).
+extern "C" int __register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso_handle);
+extern "C" void* __dso_handle;
+void at_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
+    __register_atfork(prepare, parent, child, &__dso_handle);
+}
+
 __attribute__((constructor(101))) void on_load() {
+    read_settings();
+    // In every process, tracked or not (a shell fdtrack does not follow
+    // still forks and execs).
+    at_fork(resolve_exec_functions, nullptr, nullptr);
+    // An exec'd child that is not followed stops here, having allocated
+    // nothing: its whole cost is what it maps and touches (issue #10).
+    // Deciding allocates nothing either (tracker.cpp).
+    if (!tracking_decided_at_load()) return;
     // The program's allocator initialises at its first malloc, which must be
     // the program's own, not one of ours in fdtrack's scope (setenv below):
     // an allocator that opens a file there would have its fd taken for
@@ -51,11 +68,7 @@ __attribute__((constructor(101))) void on_load() {
     // plain malloc+free pair.)
     void* volatile first = malloc(1);
     free(first);
-    // In every process, tracked or not (a shell fdtrack does not follow
-    // still forks and execs).
-    pthread_atfork(resolve_exec_functions, nullptr, nullptr);
     Reentry own;
-    if (!tracking()) return;
     load_unwinder();
     // Children started with exec see who the tracked process is (tracker.cpp).
     if (!config().root_pid) {
@@ -64,7 +77,7 @@ __attribute__((constructor(101))) void on_load() {
         setenv("FDTRACK_PID", pid, 0);
     }
     take_over_after_exec();
-    pthread_atfork(nullptr, nullptr, fork_child_started);
+    at_fork(nullptr, nullptr, fork_child_started);
     ensure_dump_thread();
     install_dump_signal();
     // The exit hook needs no frame layout: a CPython whose frames fdtrack

@@ -30,6 +30,8 @@
 
 #include "preload/hooks/hooks.h"
 
+#include "preload/track/child_path.h"
+
 #include "preload/dump/dump_signal.h"
 #include "preload/hooks/exec_handover.h"
 #include "preload/hooks/real_symbol.h"
@@ -91,10 +93,11 @@ inline int dir_fd(DIR* dir) {
 // Defines the exported symbol `name` (an asm label, so glibc's own C++
 // declaration with its exception specification does not clash) and the typed
 // handle on the real function, real_name.
-#define HOOK(ret, name, params)                                                       \
+#define HOOK(ret, name, params) ATTRIBUTED_HOOK(, ret, name, params)
+#define ATTRIBUTED_HOOK(attributes, ret, name, params)                                \
     static constinit Real<decltype(&::name)> real_##name{#name};                      \
-    extern "C" FDTRACK_EXPORT ret hook_##name params __asm__(#name);                   \
-    extern "C" ret hook_##name params
+    extern "C" FDTRACK_EXPORT attributes ret hook_##name params __asm__(#name);        \
+    extern "C" attributes ret hook_##name params
 #define CALL(name, ...) call_real(real_##name __VA_OPT__(, ) __VA_ARGS__)
 // Enters the hook; who called it decides whether it is tracked (tracker.h).
 #define ENTER Hook hook(__builtin_return_address(0))
@@ -472,7 +475,7 @@ namespace {
 // What an exec hands over to the new image, if it stays tracked. A fork
 // child that execs an image that is not followed (most exec at once) is not
 // settled for it (tracker.h): it has nothing to hand over.
-fdtrack::Handover hand_over_for_exec(const void* caller, const char* image, char* const* envp) {
+FDTRACK_CHILD_PATH fdtrack::Handover hand_over_for_exec(const void* caller, const char* image, char* const* envp) {
     if (fdtrack::is_unsettled_fork_child() && !fdtrack::exec_stays_tracked()) return {};
     Hook hook(caller);
     return hook.active() ? fdtrack::hand_over_before_exec(image, envp) : fdtrack::Handover{};
@@ -483,7 +486,7 @@ fdtrack::Handover hand_over_for_exec(const void* caller, const char* image, char
 // ENV is the environment the new image gets (nullptr: this process's).
 // IMAGE is the program the new image runs (nullptr when only a search or an fd knows).
 #define EXECS(name, params, IMAGE, ENV, ...)                                           \
-    HOOK(int, name, params) {                                                          \
+    ATTRIBUTED_HOOK(FDTRACK_CHILD_PATH, int, name, params) {                           \
         auto handover = hand_over_for_exec(__builtin_return_address(0), IMAGE, ENV); \
         fdtrack::SignalsAsTheProgramSetThem signals;                                   \
         return CALL(name, __VA_ARGS__);                                                \

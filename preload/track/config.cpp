@@ -1,4 +1,5 @@
 // Reads fdtrack's FDTRACK_* settings from the environment.
+#include "preload/track/child_path.h"
 #include "preload/track/config.h"
 
 #include "report/dump_signals.h"
@@ -13,8 +14,18 @@
 namespace fdtrack {
 namespace {
 
-Config g_config;
-std::atomic<int> g_state{0};  // 0 unparsed, 1 parsing, 2 ready
+// Settings outlive the environment they came from: nginx, redis and postgres
+// write their process title over it. Kept here, without allocating. One
+// page-aligned block: an exec'd child that fdtrack does not track reads its
+// settings and stops, and each page it touches is a page fault (~5 us on a
+// virtual machine; issue #10 gives such a child 100 us in all).
+struct alignas(4096) Settings {
+    std::atomic<int> state{0};  // 0 unparsed, 1 parsing, 2 ready
+    Config config;
+    size_t kept_used = 0;
+    char kept[16384] = {};
+};
+constinit Settings g_settings;
 
 void complain(const char* variable, const char* value, const char* expected) {
     char line[512];
@@ -29,7 +40,7 @@ void complain(const char* variable, const char* value, const char* expected) {
     (void)ignored;
 }
 
-bool parse_int(const char* text, int64_t min, int64_t max, int64_t* out) {
+FDTRACK_CHILD_PATH bool parse_int(const char* text, int64_t min, int64_t max, int64_t* out) {
     if (!text || !*text) return false;
     int64_t value = 0;
     for (const char* p = text; *p; ++p) {
@@ -55,7 +66,7 @@ bool parse_absolute_paths(const char* text) {
 
 // The process's own environment, read directly: a program may export its
 // own getenv (bash does, answering from its shell variables).
-const char* environment(const char* name) {
+FDTRACK_CHILD_PATH const char* environment(const char* name) {
     size_t length = strlen(name);
     for (char** entry = environ; entry && *entry; ++entry) {
         if (strncmp(*entry, name, length) == 0 && (*entry)[length] == '=') return *entry + length + 1;
@@ -63,29 +74,24 @@ const char* environment(const char* name) {
     return nullptr;
 }
 
-// Settings outlive the environment they came from: nginx, redis and postgres
-// write their process title over it. Kept here, without allocating.
-char g_kept[16384];
-size_t g_kept_used = 0;
-
-const char* keep(const char* variable, const char* value) {
+FDTRACK_CHILD_PATH const char* keep(const char* variable, const char* value) {
     size_t size = strlen(value) + 1;
-    if (size > sizeof g_kept - g_kept_used) {
+    if (size > sizeof g_settings.kept - g_settings.kept_used) {
         complain(variable, "...", "a shorter value: fdtrack keeps 16 KiB of settings");
         return nullptr;
     }
-    char* copy = g_kept + g_kept_used;
+    char* copy = g_settings.kept + g_settings.kept_used;
     memcpy(copy, value, size);
-    g_kept_used += size;
+    g_settings.kept_used += size;
     return copy;
 }
 
-const char* string_setting(const char* variable) {
+FDTRACK_CHILD_PATH const char* string_setting(const char* variable) {
     const char* v = environment(variable);
     return v && *v ? keep(variable, v) : nullptr;
 }
 
-void parse(Config& c) {
+FDTRACK_CHILD_PATH void parse(Config& c) {
     c.dump_signal = SIGUSR1;
     auto getenv = environment;  // never the program's own getenv
     int64_t number;
@@ -120,31 +126,38 @@ void parse(Config& c) {
     }
     c.exit_report = string_setting("FDTRACK_EXIT_REPORT");
     c.root_pid = string_setting("FDTRACK_PID");
+    if (c.root_pid && !parse_int(c.root_pid, 1, INT32_MAX, &c.root_pid_number)) c.root_pid_number = -1;
     c.tmpdir = string_setting("TMPDIR");
 }
 
 }  // namespace
 
-const Config& config() {
-    if (g_state.load(std::memory_order_acquire) == 2) return g_config;
+FDTRACK_CHILD_PATH const Config& read_settings() {
+    // A write first (the exchange): a first read of the page would map the
+    // zero page, and the write after it would fault a second time.
     int expected = 0;
-    if (g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-        parse(g_config);
-        g_state.store(2, std::memory_order_release);
+    if (g_settings.state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+        parse(g_settings.config);
+        g_settings.state.store(2, std::memory_order_release);
     } else {
-        while (g_state.load(std::memory_order_acquire) != 2) {
+        while (g_settings.state.load(std::memory_order_acquire) != 2) {
         }  // another thread is parsing: a few microseconds at most
     }
-    return g_config;
+    return g_settings.config;
 }
 
-bool parse_bool(const char* text, bool* out) {
+FDTRACK_CHILD_PATH const Config& config() {
+    if (g_settings.state.load(std::memory_order_acquire) == 2) return g_settings.config;
+    return read_settings();
+}
+
+FDTRACK_CHILD_PATH bool parse_bool(const char* text, bool* out) {
     if (!strcmp(text, "1") || !strcmp(text, "yes") || !strcmp(text, "true")) return *out = true, true;
     if (!strcmp(text, "0") || !strcmp(text, "no") || !strcmp(text, "false")) return *out = false, true;
     return false;
 }
 
-int parse_signal_name(const char* text) {
+FDTRACK_CHILD_PATH int parse_signal_name(const char* text) {
     if (!strcmp(text, "none") || !strcmp(text, "NONE")) return 0;
     if (!strncmp(text, "SIG", 3)) text += 3;
     if (!strcmp(text, "USR1")) return SIGUSR1;

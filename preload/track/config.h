@@ -20,6 +20,7 @@ struct Config {
     bool python = true;              // FDTRACK_PYTHON=0 disables Python frames
     const char* exit_report = nullptr;    // FDTRACK_EXIT_REPORT: set by `fdtrack run`
     const char* root_pid = nullptr;       // FDTRACK_PID: the process that started tracking
+    int64_t root_pid_number = 0;     // the same as a number: 0 unset, -1 malformed (no process)
     const char* tmpdir = nullptr;         // TMPDIR, as it was at start
 };
 
@@ -28,6 +29,10 @@ inline constexpr int kMaxDepth = 256;
 // Parses the environment once; malformed values get a one-line message naming
 // the variable and keep their default.
 const Config& config();
+
+// config() for its first call (the library's constructor): the same, without
+// first reading a page it is about to write.
+const Config& read_settings();
 
 // Parses a signal name as FDTRACK_SIGNAL takes it (USR1, SIGUSR2, RTMIN+3,
 // none); returns -1 if malformed, 0 for none.

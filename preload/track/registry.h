@@ -34,6 +34,15 @@ inline int64_t monotonic_ns() {
     return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+// Seconds since the epoch. Not time(): it is an IFUNC, and a reference to
+// it runs its resolver when the library is loaded, a page fault in every
+// process, tracked or not (issue #10, item 8).
+inline int64_t wall_clock_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec;
+}
+
 struct FdInfo {
     Origin origin = Origin::empty;
     const char* call = nullptr;  // a string literal: the hooked function's name

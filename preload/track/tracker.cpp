@@ -1,5 +1,6 @@
 // The tracker: decides whether this process is tracked, and turns what the
 // hooks report into registry records with interned stacks.
+#include "preload/track/child_path.h"
 #include "preload/track/tracker.h"
 
 #include <fcntl.h>
@@ -46,15 +47,18 @@ std::atomic<bool> g_recorded_since_fork{false};
 // process that started tracking is their parent, whose settings they hold.
 std::atomic<long> g_root_pid{0};
 
+FDTRACK_CHILD_PATH long root_pid_from_settings() {
+    return config().root_pid_number ? config().root_pid_number : static_cast<long>(getpid());
+}
+
 // An exec keeps the pid (a wrapper script exec'ing python is still the same
 // program); a different pid means an exec'd child, tracked only when asked.
 // A fork child exec'ing is one: it hands nothing over to an image that will
 // not be tracked (and need not settle for it).
-bool is_followed_process() {
+FDTRACK_CHILD_PATH bool is_followed_process() {
     long root = g_root_pid.load(std::memory_order_relaxed);
     if (!root) {
-        const char* named = config().root_pid;
-        root = named && *named ? strtol(named, nullptr, 10) : static_cast<long>(getpid());
+        root = root_pid_from_settings();
         g_root_pid.store(root, std::memory_order_relaxed);
     }
     return root == static_cast<long>(getpid()) || config().follow_children;
@@ -88,7 +92,7 @@ void mark_inherited() {
     syscall(SYS_close, dir);
 }
 
-bool decide() {
+FDTRACK_CHILD_PATH bool decide() {
     // The first hook may come from another library's constructor, before
     // ours (CPython 3.13's mimalloc, jemalloc), even from inside its
     // allocator's initialisation: nothing here allocates (libunwind is
@@ -181,7 +185,7 @@ void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
 
 }  // namespace
 
-bool exec_stays_tracked() { return is_followed_process(); }
+FDTRACK_CHILD_PATH bool exec_stays_tracked() { return is_followed_process(); }
 
 namespace {
 
@@ -228,14 +232,22 @@ bool settle() {
 
 }  // namespace
 
-bool tracking() {
+FDTRACK_CHILD_PATH bool tracking_decided_at_load() {
+    // A store first, of what a first hook would have found the same: the
+    // page's first access a write, one page fault rather than two (a read
+    // maps the zero page, the write then copies it), in every exec'd child.
+    g_root_pid.store(root_pid_from_settings(), std::memory_order_relaxed);
+    return tracking();
+}
+
+FDTRACK_CHILD_PATH bool tracking() {
     int mode = g_mode.load(std::memory_order_acquire);
     if (__builtin_expect(mode == kActive, 1)) return true;
     if (mode == kDormant) return false;
     return mode == kUndecided ? decide() : settle();
 }
 
-void fork_child_started() {
+FDTRACK_CHILD_PATH void fork_child_started() {
     reset_thread_state_after_fork();
     if (tls.forking_copy) {  // fdtrack's own copy: it runs fdtrack's code at once, and keeps no thread
         own_fds_after_fork();
@@ -251,7 +263,7 @@ void fork_child_started() {
     g_mode.store(kForked, std::memory_order_release);
 }
 
-bool is_unsettled_fork_child() {
+FDTRACK_CHILD_PATH bool is_unsettled_fork_child() {
     int mode = g_mode.load(std::memory_order_acquire);
     return mode == kForked || mode == kSettling;
 }

@@ -18,6 +18,8 @@ namespace fdtrack {
 // tracked with FDTRACK_FOLLOW_CHILDREN=1). In a fork child, the first call
 // settles it (below).
 bool tracking();
+// The same, from the library's constructor.
+bool tracking_decided_at_load();
 
 // A fork child of a tracked process settles (fresh registry locks and
 // fork-child state, the parent's dump thread forgotten) at its first call
