@@ -166,8 +166,9 @@ const std::vector<Loop> kLoops = {
 };
 
 // Worker: times each loop once, prints "name\tns_per_iteration\tfaults_per_iteration".
-int run_worker() {
+int run_worker(const char* only) {
     for (const Loop& loop : kLoops) {
+        if (only && !strstr(loop.name, only)) continue;
         time_loop(loop);  // warm up: page cache, libunwind caches, stack table
         Timing timing = time_loop(loop);
         std::printf("%s\t%.1f\t%.2f\n", loop.name, timing.ns, timing.faults);
@@ -175,7 +176,8 @@ int run_worker() {
     return 0;
 }
 
-std::map<std::string, Timing> run_child(const char* self, const char* preload, const std::string& report_dir) {
+std::map<std::string, Timing> run_child(const char* self, const char* preload, const std::string& report_dir,
+                                        const char* only) {
     std::vector<std::string> env_strings;
     for (char** e = environ; *e; ++e) {
         if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "FDTRACK_", 8)) env_strings.emplace_back(*e);
@@ -196,7 +198,7 @@ std::map<std::string, Timing> run_child(const char* self, const char* preload, c
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, out[0]);
     char worker_flag[] = "--worker";
-    char* argv[] = {const_cast<char*>(self), worker_flag, nullptr};
+    char* argv[] = {const_cast<char*>(self), worker_flag, const_cast<char*>(only), nullptr};
     pid_t pid;
     if (posix_spawn(&pid, self, &actions, nullptr, argv, env.data()) != 0) std::exit(1);
     close(out[1]);
@@ -219,9 +221,11 @@ std::map<std::string, Timing> run_child(const char* self, const char* preload, c
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc > 1 && !strcmp(argv[1], "--worker")) return run_worker();
+    // fdtrack_bench [LIBRARY [ROUNDS [ONLY]]]: ONLY runs the loops whose name contains it ("fork").
+    if (argc > 1 && !strcmp(argv[1], "--worker")) return run_worker(argc > 2 ? argv[2] : nullptr);
     const char* library = argc > 1 ? argv[1] : FDTRACK_LIBRARY;
     int rounds = argc > 2 ? std::atoi(argv[2]) : 5;
+    const char* only = argc > 3 ? argv[3] : nullptr;
     // Alternate untracked and tracked runs and keep each one's best: noise on
     // a shared machine only ever adds time.
     char report_dir[] = "/tmp/fdtrack-bench.XXXXXX";
@@ -234,8 +238,8 @@ int main(int argc, char** argv) {
         }
     };
     for (int round = 0; round < rounds; ++round) {
-        keep_best(best_plain, run_child("/proc/self/exe", nullptr, report_dir));
-        keep_best(best_tracked, run_child("/proc/self/exe", library, report_dir));
+        keep_best(best_plain, run_child("/proc/self/exe", nullptr, report_dir, only));
+        keep_best(best_tracked, run_child("/proc/self/exe", library, report_dir, only));
     }
     std::string cleanup = std::string("rm -rf ") + report_dir;
     if (std::system(cleanup.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", report_dir);
@@ -243,6 +247,7 @@ int main(int argc, char** argv) {
                 rounds, library);
     std::printf("%-30s %12s %12s %8s %10s %14s\n", "loop", "untracked", "tracked", "ratio", "added", "page faults");
     for (const Loop& loop : kLoops) {
+        if (!best_plain.count(loop.name) || !best_tracked.count(loop.name)) continue;
         Timing plain = best_plain[loop.name], tracked = best_tracked[loop.name];
         std::printf("%-30s %9.0f ns %9.0f ns %7.2fx %7.1f us %6.1f -> %.1f\n", loop.name, plain.ns, tracked.ns,
                     plain.ns > 0 ? tracked.ns / plain.ns : 0.0, (tracked.ns - plain.ns) / 1000, plain.faults,
