@@ -14,13 +14,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import CLI
+from conftest import CLI, LoopbackLoad, line_within
+from test_python_apis import EXAMPLES, PYTHONS, Service
 
 READ_TIMEOUT = 20
 
@@ -62,12 +62,9 @@ class Target:
         self.pid = self.proc.pid
 
     def readline(self, timeout=READ_TIMEOUT):
-        found = []
-        reader = threading.Thread(target=lambda: found.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        assert found and found[0], f"no line from pid {self.pid} within {timeout}s (exit {self.proc.poll()})"
-        return found[0].rstrip("\n")
+        line = line_within(self.proc.stdout, timeout)
+        assert line, f"no line from pid {self.pid} within {timeout}s (exit {self.proc.poll()})"
+        return line.rstrip("\n")
 
     def send(self, line):
         self.proc.stdin.write(line + "\n")
@@ -296,6 +293,41 @@ def test_a_busy_multithreaded_process_survives_100_attaches_and_detaches(start, 
     assert target.status("TracerPid") == "0"
     assert sorted(target.thread_names()) == ["attach_target"] * 5
     assert len([line for line in log_lines(tmp_path) if line.startswith("detached")]) == 100
+
+
+def test_a_server_under_load_misses_no_request_across_attaches(build_c, stand_in, tmp_path):
+    server = build_c("attach_server.c", libs=("-lpthread",))
+    proc = subprocess.Popen([server.path], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    load = None
+    try:
+        load = LoopbackLoad(int(proc.stdout.readline().split()[1]))
+        load.wait_for(20)
+        for _ in range(20):
+            assert fdtrack("attach", proc.pid, library=stand_in, output=tmp_path).returncode == 0
+            load.wait_for(len(load.answers) + 5)
+            assert fdtrack("detach", proc.pid).returncode == 0
+            load.wait_for(len(load.answers) + 5)
+        load.stop()
+        assert load.failures == [], load.failures[:5]
+        assert proc.poll() is None
+        # Its main thread, waiting in accept4, was the one borrowed each time.
+        assert {line.split()[2] for line in log_lines(tmp_path)} == {f"tid={proc.pid}"}
+    finally:
+        if load:
+            load.stop()
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_a_python_service_keeps_answering_across_attaches(stand_in, python, tmp_path):
+    with Service(EXAMPLES / "leaky_service.py", python, tmp_path, preload=False) as service:
+        for i in range(5):
+            assert fdtrack("attach", service.pid, library=stand_in, output=tmp_path).returncode == 0
+            assert service.get(f"attached{i}") == 200
+            assert fdtrack("detach", service.pid).returncode == 0
+            assert service.get(f"detached{i}") == 200
+        assert service.proc.poll() is None
 
 
 # ---- refusals: one line naming the cause and the fix, the target untouched ------------------
