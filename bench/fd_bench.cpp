@@ -156,6 +156,25 @@ int run_worker() {
     return 0;
 }
 
+// Serves timings on request, for bench/attach_bench.py: `threads` busy
+// threads (open+close in a loop, a busy server's fd traffic) and the main
+// thread waiting on stdin, which runs the loops for each line it reads.
+// The same process is timed before and after `fdtrack attach`.
+int run_server(int threads) {
+    for (int i = 0; i < threads; ++i) {
+        pthread_t thread;
+        pthread_create(&thread, nullptr, [](void*) -> void* { for (;;) open_close(); }, nullptr);
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    for (char line[64]; std::fgets(line, sizeof line, stdin);) {
+        run_worker();
+        std::printf("end\n");
+        std::fflush(stdout);
+    }
+    return 0;
+}
+
 std::map<std::string, double> run_child(const char* self, const char* preload, const std::string& report_dir) {
     std::vector<std::string> env_strings;
     for (char** e = environ; *e; ++e) {
@@ -201,6 +220,7 @@ std::map<std::string, double> run_child(const char* self, const char* preload, c
 
 int main(int argc, char** argv) {
     if (argc > 1 && !strcmp(argv[1], "--worker")) return run_worker();
+    if (argc > 1 && !strcmp(argv[1], "--serve")) return run_server(argc > 2 ? std::atoi(argv[2]) : 0);
     const char* library = argc > 1 ? argv[1] : FDTRACK_LIBRARY;
     int rounds = argc > 2 ? std::atoi(argv[2]) : 5;
     // Alternate untracked and tracked runs and keep each one's best: noise on

@@ -88,7 +88,7 @@ Answer call_entry(StoppedThread& thread, uint64_t entry, std::vector<uint64_t> a
     answer.code = static_cast<int>(thread.call(entry, args));
     answer.message = printable(thread.read_string(message_at, kMessageSize));
     std::chrono::microseconds stopped = thread.resume();
-    answer.stopped = fmt::format("its thread {} was stopped for {:.1f} ms", thread.tid(), stopped.count() / 1000.0);
+    answer.stopped = fmt::format("its thread {} was stopped for {:.2f} ms", thread.tid(), stopped.count() / 1000.0);
     return answer;
 }
 
@@ -174,7 +174,15 @@ int run_attach(const AttachOptions& options) {
                                      pid);
             return 1;
         }
-        if (!mapped) check_visible(pid, library);
+        if (!mapped) {
+            // Checked before the target loads it: an older library would start tracking as it loads.
+            if (!exports_function(library, kAttachEntry)) {
+                throw InjectError(fmt::format("{} exports no {}: it is a libfdtrack.so that cannot attach (an older "
+                                              "build?); set FDTRACK_LIB to one that can",
+                                              library, kAttachEntry));
+            }
+            check_visible(pid, library);
+        }
     } catch (const InjectError& error) {
         return refuse("attach", error.what());
     }

@@ -142,17 +142,24 @@ std::vector<MappedFile> mapped_files(int pid, const std::string& prefix) {
     return found;
 }
 
-std::optional<uint64_t> symbol_address(int pid, const MappedFile& mapped, const std::string& name) {
-    ElfFile elf(target_view(pid, mapped.path));
+namespace {
+
+// The value of the function `name` in the .dynsym of `elf` and the p_vaddr
+// of its first page, which the load address stands for.
+struct Symbol {
+    uint64_t value = 0;
+    uint64_t first_vaddr = 0;
+};
+
+std::optional<Symbol> exported_function(const ElfFile& elf, const std::string& name) {
     Elf64_Ehdr ehdr{};
     if (!elf.header(ehdr) || ehdr.e_shentsize != sizeof(Elf64_Shdr) || ehdr.e_phentsize != sizeof(Elf64_Phdr)) {
         return std::nullopt;
     }
-    // The load bias: where the first PT_LOAD (file offset 0) went, less its p_vaddr.
-    uint64_t first_vaddr = 0;
+    Symbol symbol;
     for (const Elf64_Phdr& ph : elf.table<Elf64_Phdr>(ehdr.e_phoff, ehdr.e_phnum)) {
         if (ph.p_type == PT_LOAD && ph.p_offset == 0) {
-            first_vaddr = ph.p_vaddr & ~static_cast<uint64_t>(0xfff);
+            symbol.first_vaddr = ph.p_vaddr & ~static_cast<uint64_t>(0xfff);
             break;
         }
     }
@@ -170,7 +177,7 @@ std::optional<uint64_t> symbol_address(int pid, const MappedFile& mapped, const 
     std::vector<char> strings = elf.table<char>(strtab.sh_offset, strtab.sh_size);
     std::vector<Elf64_Half> versions;
     if (versym) versions = elf.table<Elf64_Half>(versym->sh_offset, count);
-    std::optional<uint64_t> found;
+    bool found = false;
     for (size_t i = 0; i < symbols.size(); ++i) {
         const Elf64_Sym& sym = symbols[i];
         if (sym.st_name >= strings.size() || sym.st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym.st_info) != STT_FUNC) {
@@ -183,10 +190,24 @@ std::optional<uint64_t> symbol_address(int pid, const MappedFile& mapped, const 
         // glibc keeps old versions of some functions (dlopen@GLIBC_2.2.5 beside
         // dlopen@@GLIBC_2.34): the default one, as a new program would bind.
         bool hidden = i < versions.size() && (versions[i] & 0x8000);
-        if (!found || !hidden) found = mapped.start - first_vaddr + sym.st_value;
+        if (!found || !hidden) symbol.value = sym.st_value;
+        found = true;
         if (!hidden) break;
     }
-    return found;
+    if (!found) return std::nullopt;
+    return symbol;
+}
+
+}  // namespace
+
+std::optional<uint64_t> symbol_address(int pid, const MappedFile& mapped, const std::string& name) {
+    std::optional<Symbol> symbol = exported_function(ElfFile(target_view(pid, mapped.path)), name);
+    if (!symbol) return std::nullopt;
+    return mapped.start - symbol->first_vaddr + symbol->value;
+}
+
+bool exports_function(const std::string& path, const std::string& name) {
+    return exported_function(ElfFile(path), name).has_value();
 }
 
 void check_injectable(int pid, const std::string& command) {

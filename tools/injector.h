@@ -40,6 +40,9 @@ std::vector<MappedFile> mapped_files(int pid, const std::string& prefix);
 // target is not asked), or nothing when the file does not export it.
 std::optional<uint64_t> symbol_address(int pid, const MappedFile& file, const std::string& name);
 
+// Whether the ELF file at `path` (as fdtrack sees it) exports the function `name`.
+bool exports_function(const std::string& path, const std::string& name);
+
 // Everything that can be checked without touching the target: it exists, is
 // not a zombie, is a 64-bit x86_64 program linked against glibc, the caller
 // may ptrace it (its user or root, with CAP_SYS_PTRACE; yama's ptrace_scope),

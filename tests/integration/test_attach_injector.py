@@ -378,6 +378,22 @@ def test_a_statically_linked_program_is_refused(build_c, stand_in, start, tmp_pa
     target.assert_untouched(before)
 
 
+def test_a_library_without_the_attach_entry_is_never_loaded(start, tmp_path):
+    # An older libfdtrack.so would start tracking as it loads, outside attach's contract.
+    older = tmp_path / "old" / "libfdtrack.so"
+    older.parent.mkdir()
+    made = subprocess.run(["cc", "-shared", "-fPIC", "-x", "c", "/dev/null", "-o", str(older)], capture_output=True,
+                          text=True)
+    assert made.returncode == 0, made.stderr
+    target = start("read")
+    before = target.fds()
+    result = fdtrack("attach", target.pid, library=older, output=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (f"fdtrack attach: {older} exports no fdtrack_attach_start: it is a libfdtrack.so that "
+                             "cannot attach (an older build?); set FDTRACK_LIB to one that can\n")
+    target.assert_untouched(before)
+
+
 def test_a_32_bit_program_is_refused(stand_in, start, tmp_path):
     binary = tmp_path / "target32"
     made = subprocess.run(["cc", "-m32", "-x", "c", "-", "-o", str(binary)], input=(
