@@ -515,26 +515,30 @@ uint64_t StoppedThread::call(uint64_t address, const std::vector<uint64_t>& args
     }
     in_signal_stop_ = false;
     Clock::time_point deadline = Clock::now() + timeout_;
+    bool abandoning = false;
+    auto abandoned = [&] {
+        return InjectError(fmt::format("the call in process {} did not return within {} (thread {} waits for "
+                                       "something it cannot get); it was abandoned and the thread put back",
+                                       pid_, ms(timeout_), tid_), true);
+    };
     for (;;) {
         int status = wait_stop(deadline, doing);
+        if (status < 0 && abandoning) throw abandoned();  // not even stopping: fdtrack's exit detaches it
         if (status < 0) {
-            // Abandoned: the thread is put back where it was (resume()).
+            // Stopped where it waits, then put back where it was (resume()).
             ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr);
-            while ((status = wait_stop(Clock::now() + std::chrono::seconds(2), doing)) >= 0 &&
-                   status >> 16 != PTRACE_EVENT_STOP) {
-                deferred_signals_.push_back(WSTOPSIG(status));
-                ptrace(PTRACE_CONT, tid_, nullptr, nullptr);
-            }
-            throw InjectError(fmt::format("the call in process {} did not return within {} (thread {} waits for "
-                                          "something it cannot get); it was abandoned and the thread put back",
-                                          pid_, ms(timeout_), tid_), true);
+            abandoning = true;
+            deadline = Clock::now() + std::chrono::seconds(2);
+            continue;
         }
-        if (status >> 16 == PTRACE_EVENT_STOP) {  // a group-stop (SIGSTOP...) or a stray interrupt
-            ptrace(PTRACE_CONT, tid_, nullptr, nullptr);
+        if (status >> 16 == PTRACE_EVENT_STOP) {
+            if (abandoning) throw abandoned();
+            ptrace(PTRACE_CONT, tid_, nullptr, nullptr);  // a group-stop (SIGSTOP...) or a stray interrupt
             continue;
         }
         int signal = WSTOPSIG(status);
         if (signal == SIGSEGV) {
+            // Ours when it returned to address 0 (even as it was being abandoned).
             user_regs_struct after{};
             ptrace(PTRACE_GETREGS, tid_, nullptr, &after);
             in_signal_stop_ = true;
