@@ -70,6 +70,11 @@ std::string user_name(uid_t uid) {
 
 constexpr int kCapSysPtrace = 19;
 
+// What is left when the checks passed and the kernel still says no.
+constexpr const char* kOtherRefusals =
+    "it is not dumpable (setuid, prctl(PR_SET_DUMPABLE, 0)), or a security module (yama, SELinux, AppArmor) or a "
+    "container without CAP_SYS_PTRACE forbids it; run fdtrack as root with CAP_SYS_PTRACE";
+
 bool has_capability(const std::string& hex_set, int cap) {
     return !hex_set.empty() && (std::stoull(hex_set, nullptr, 16) >> cap & 1);
 }
@@ -268,6 +273,10 @@ void check_injectable(int pid, const std::string& command) {
     Elf64_Ehdr ehdr{};
     unsigned char ident[EI_NIDENT] = {};
     if (!exe.read(0, ident, sizeof ident)) {
+        if (access(proc_path(pid, "exe").c_str(), F_OK) != 0 && (errno == EACCES || errno == EPERM)) {
+            throw InjectError(fmt::format("the kernel does not let fdtrack look into {} ({}): {}", process,
+                                          strerror(errno), kOtherRefusals));
+        }
         throw InjectError(fmt::format("{} has no executable to read (a kernel thread?)", process));
     }
     if (ident[EI_CLASS] != ELFCLASS64 || !exe.header(ehdr) || ehdr.e_machine != EM_X86_64) {
@@ -404,11 +413,8 @@ void StoppedThread::seize_safe_thread(Clock::time_point deadline) {
             if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
                 if (errno == ESRCH) continue;  // the thread ended meanwhile
                 if (errno == EPERM) {
-                    throw InjectError(fmt::format(
-                        "the kernel does not let fdtrack trace process {} (EPERM): it is not dumpable (setuid, "
-                        "prctl(PR_SET_DUMPABLE, 0)), or a security module (yama, SELinux, AppArmor) or a container "
-                        "without CAP_SYS_PTRACE forbids it; run fdtrack as root with CAP_SYS_PTRACE",
-                        pid_));
+                    throw InjectError(fmt::format("the kernel does not let fdtrack trace process {} (EPERM): {}",
+                                                  pid_, kOtherRefusals));
                 }
                 throw InjectError(fmt::format("cannot trace process {}: {}", pid_, strerror(errno)));
             }

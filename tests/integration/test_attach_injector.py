@@ -466,6 +466,19 @@ def test_another_users_process_is_refused_and_root_may_attach_to_any(start, stan
     assert theirs.echo("ok") == "got ok usr2=0"
 
 
+def test_an_undumpable_process_of_ones_own_is_refused(start, stand_in, shared_target, other_user, shared_build,
+                                                      shared_tmp):
+    theirs = start(argv=[shared_target, "undumpable"], user=other_user.uid, group=other_user.gid, extra_groups=[],
+                   cwd="/")
+    before = theirs.fds()
+    refused = other_user.run([shared_build.cli, "attach", str(theirs.pid)],
+                             env={"FDTRACK_LIB": str(stand_in), "FDTRACK_OUTPUT": str(shared_tmp), "PATH": "/usr/bin:/bin"})
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"fdtrack attach: the kernel does not let fdtrack look into process {theirs.pid} "
+                                     "(Permission denied): it is not dumpable"), refused.stderr
+    theirs.assert_untouched(before)
+
+
 def test_root_without_cap_sys_ptrace_is_refused(start, stand_in, target_program, shared_target, other_user,
                                                 shared_tmp):
     if not shutil.which("setpriv"):

@@ -3,7 +3,8 @@
    accept: prints "port N", then echoes one line per connection;
    busy:   4 threads open/close /dev/null and malloc/free in a loop; each
            line on stdin is answered with the total so far ("count N");
-   spin:   only spins in user code, never waiting in a system call.
+   spin:   only spins in user code, never waiting in a system call;
+   undumpable: read, after prctl(PR_SET_DUMPABLE, 0) (what setuid programs are).
    A read or accept failing with EINTR prints "EINTR" and exits 3: an
    interrupted call must restart unseen. SIGUSR2 (SA_RESTART) is counted
    and shown in each echo. */
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,6 +80,10 @@ int main(int argc, char** argv) {
     action.sa_flags = SA_RESTART;
     sigaction(SIGUSR2, &action, NULL);
 
+    if (strcmp(argv[1], "undumpable") == 0) {
+        CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
+        argv[1] = "read";
+    }
     if (strcmp(argv[1], "read") == 0 || strcmp(argv[1], "busy") == 0) {
         if (strcmp(argv[1], "busy") == 0) {
             for (int i = 0; i < 4; ++i) {
