@@ -123,25 +123,41 @@ std::optional<uint64_t> mapped_entry(int pid, const char* entry, bool& found_any
     return std::nullopt;
 }
 
+// A function of the target's libc.so.6 (check_injectable made sure there is one).
+uint64_t libc_function(int pid, const char* name) {
+    std::vector<MappedFile> libc = mapped_files(pid, "libc.so.6");
+    std::optional<uint64_t> address = libc.empty() ? std::nullopt : symbol_address(pid, libc.front(), name);
+    if (!address) {
+        throw InjectError(fmt::format("the libc.so.6 of process {} exports no {} (a glibc older than 2.34?); "
+                                      "start it under `fdtrack run` instead",
+                                      pid, name), true);
+    }
+    return *address;
+}
+
+// The borrowed thread, its errno kept: what the calls leave there must not
+// reach the code the thread goes back to.
+std::unique_ptr<StoppedThread> borrow_thread(int pid, double timeout_s) {
+    auto thread =
+        std::make_unique<StoppedThread>(pid, std::chrono::milliseconds(static_cast<long>(timeout_s * 1000)));
+    thread->keep_errno(libc_function(pid, "__errno_location"));
+    return thread;
+}
+
 // Loads `library` with the target's dlopen; returns its attach entry.
 uint64_t load_library(StoppedThread& thread, int pid, const std::string& library) {
-    std::vector<MappedFile> libc = mapped_files(pid, "libc.so.6");
-    std::optional<uint64_t> dlopen_at = symbol_address(pid, libc.front(), "dlopen");
-    std::optional<uint64_t> dlerror_at = symbol_address(pid, libc.front(), "dlerror");
-    if (!dlopen_at || !dlerror_at) {
-        throw InjectError(fmt::format("the libc.so.6 of process {} exports no dlopen (a glibc older than 2.34?); "
-                                      "start it under `fdtrack run` instead",
-                                      pid), true);
-    }
-    uint64_t handle = thread.call(*dlopen_at, {thread.push_string(library), RTLD_NOW});
+    uint64_t dlopen_at = libc_function(pid, "dlopen");
+    uint64_t dlerror_at = libc_function(pid, "dlerror");
+    uint64_t handle = thread.call(dlopen_at, {thread.push_string(library), RTLD_NOW});
     if (handle == 0) {
-        std::string why = thread.read_string(thread.call(*dlerror_at, {}), kMessageSize);
+        std::string why = thread.read_string(thread.call(dlerror_at, {}), kMessageSize);
         throw InjectError(fmt::format("process {} could not load {}: {}", pid, library, printable(why)), true);
     }
     struct stat ours {};
     stat(library.c_str(), &ours);
     for (const MappedFile& file : mapped_files(pid, "")) {
-        if (file.dev != ours.st_dev || file.inode != ours.st_ino) continue;
+        // By path too: on overlayfs (containers) maps shows the underlying file's device and inode.
+        if ((file.dev != ours.st_dev || file.inode != ours.st_ino) && file.path != library) continue;
         if (std::optional<uint64_t> entry = symbol_address(pid, file, kAttachEntry)) return *entry;
     }
     throw InjectError(fmt::format("{} exports no {}: it is not a libfdtrack.so that can attach", library,
@@ -188,7 +204,8 @@ int run_attach(const AttachOptions& options) {
     }
 
     try {
-        StoppedThread thread(pid, std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)));
+        std::unique_ptr<StoppedThread> borrowed = borrow_thread(pid, options.timeout_s);
+        StoppedThread& thread = *borrowed;
         // A libfdtrack.so already there (attached, then detached) is the one
         // to ask again: a second copy would redirect the same calls twice.
         uint64_t start = entry ? *entry : load_library(thread, pid, library);
@@ -235,8 +252,8 @@ int run_detach(const DetachOptions& options) {
         return 1;
     }
     try {
-        StoppedThread thread(pid, std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)));
-        Answer answer = call_entry(thread, *entry, {});
+        std::unique_ptr<StoppedThread> borrowed = borrow_thread(pid, options.timeout_s);
+        Answer answer = call_entry(*borrowed, *entry, {});
         if (answer.code == 0) {
             std::cout << fmt::format("fdtrack detach: process {} is no longer tracked; {}\n", pid,
                                      answer.stopped);

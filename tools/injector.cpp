@@ -245,8 +245,9 @@ void check_injectable(int pid, const std::string& command) {
     if (!can_ptrace_anyone && !target_caps.empty() && !own_caps.empty() &&
         (std::stoull(target_caps, nullptr, 16) & ~std::stoull(own_caps, nullptr, 16)) != 0) {
         throw InjectError(fmt::format(
-            "{} holds capabilities fdtrack lacks, and fdtrack has no CAP_SYS_PTRACE (a container started without "
-            "it?): give it that capability (docker run --cap-add=SYS_PTRACE)",
+            "{} holds capabilities fdtrack lacks, and fdtrack has no CAP_SYS_PTRACE (not root, or root in a "
+            "container started without it): run fdtrack as root with that capability (docker run "
+            "--cap-add=SYS_PTRACE)",
             process));
     }
     if (unsigned long tracer = std::stoul("0" + status_field(pid, "TracerPid")); tracer != 0) {
@@ -558,8 +559,22 @@ uint64_t StoppedThread::call(uint64_t address, const std::vector<uint64_t>& args
     }
 }
 
+void StoppedThread::keep_errno(uint64_t errno_location) {
+    errno_address_ = call(errno_location, {});
+    iovec local{&saved_errno_, sizeof saved_errno_};
+    iovec remote{reinterpret_cast<void*>(errno_address_), sizeof saved_errno_};
+    if (errno_address_ == 0 || process_vm_readv(pid_, &local, 1, &remote, 1, 0) != sizeof saved_errno_) {
+        errno_address_ = 0;
+    }
+}
+
 std::chrono::microseconds StoppedThread::resume() {
     if (!attached_ || process_gone_) return {};
+    if (errno_address_) {
+        iovec local{&saved_errno_, sizeof saved_errno_};
+        iovec remote{reinterpret_cast<void*>(errno_address_), sizeof saved_errno_};
+        process_vm_writev(pid_, &local, 1, &remote, 1, 0);
+    }
     ptrace(PTRACE_SETREGS, tid_, nullptr, &saved_->regs);
     if (saved_->xstate_size) {
         iovec xstate{saved_->xstate.data(), saved_->xstate_size};
@@ -589,6 +604,7 @@ StoppedThread::StoppedThread(int pid, std::chrono::milliseconds timeout) : pid_(
 StoppedThread::~StoppedThread() = default;
 int StoppedThread::wait_stop(Clock::time_point, const char*) { return -1; }
 void StoppedThread::seize_safe_thread(Clock::time_point) {}
+void StoppedThread::keep_errno(uint64_t) {}
 uint64_t StoppedThread::push(const void*, size_t) { return 0; }
 std::string StoppedThread::read_string(uint64_t, size_t) { return {}; }
 uint64_t StoppedThread::call(uint64_t, const std::vector<uint64_t>&) { return 0; }

@@ -75,6 +75,11 @@ public:
     // call is then abandoned and the thread put back where it was).
     uint64_t call(uint64_t address, const std::vector<uint64_t>& args);
 
+    // Keeps the thread's errno as it is now, to be put back by resume():
+    // `errno_location` is the target's __errno_location, errno being a
+    // thread-local the calls overwrite.
+    void keep_errno(uint64_t errno_location);
+
     // A NUL-terminated string of the target, at most `max` bytes.
     std::string read_string(uint64_t address, size_t max);
 
@@ -96,6 +101,8 @@ private:
     Saved* saved_ = nullptr;
     uint64_t stack_top_ = 0;  // where push() puts the next bytes, going down
     std::vector<int> deferred_signals_;
+    uint64_t errno_address_ = 0;
+    int saved_errno_ = 0;
     bool attached_ = false;
     bool in_signal_stop_ = false;  // stopped at a signal's delivery (after a call), not at the interrupt
     bool process_gone_ = false;
