@@ -232,6 +232,14 @@ def test_a_thread_blocked_in_read_keeps_reading_unaware(start, stand_in, tmp_pat
     assert target.echo("three") == "got three usr2=0"
 
 
+def test_the_borrowed_threads_errno_is_put_back(start, stand_in, tmp_path):
+    target = start("errno")
+    assert target.echo("before") == "errno 7"
+    # The stand-in's attach entry leaves EBADF in errno, as any libc call may.
+    assert fdtrack("attach", target.pid, library=stand_in, output=tmp_path).returncode == 0
+    assert target.echo("after") == "errno 7"
+
+
 def connect_and_echo(port, word):
     with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT) as conn:
         conn.sendall(word.encode() + b"\n")

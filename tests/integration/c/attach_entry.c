@@ -66,6 +66,7 @@ int fdtrack_attach_start(const char* settings, char* message, unsigned long mess
         if (*c == '\n') *c = ';';
     }
     logf_line("attach", flat);
+    close(-1); /* errno = EBADF in the borrowed thread: fdtrack must put its own back */
     if (attached) {
         snprintf(message, message_size, "attached before, by this test library");
         return 1;

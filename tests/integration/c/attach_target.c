@@ -4,7 +4,8 @@
    busy:   4 threads open/close /dev/null and malloc/free in a loop; each
            line on stdin is answered with the total so far ("count N");
    spin:   only spins in user code, never waiting in a system call;
-   undumpable: read, after prctl(PR_SET_DUMPABLE, 0) (what setuid programs are).
+   undumpable: read, after prctl(PR_SET_DUMPABLE, 0) (what setuid programs are);
+   errno:  sets errno to 7 before each read of stdin and says "errno N" after.
    A read or accept failing with EINTR prints "EINTR" and exits 3: an
    interrupted call must restart unseen. SIGUSR2 (SA_RESTART) is counted
    and shown in each echo. */
@@ -114,6 +115,16 @@ int main(int argc, char** argv) {
             CHECK(client >= 0);
             echo_lines(client, client);
             close(client);
+        }
+    }
+    if (strcmp(argv[1], "errno") == 0) {
+        say("ready\n");
+        for (;;) {
+            char buffer[256], line[64];
+            errno = 7;
+            if (read(0, buffer, sizeof buffer) <= 0) return 0;
+            snprintf(line, sizeof line, "errno %d\n", errno);
+            say(line);
         }
     }
     if (strcmp(argv[1], "spin") == 0) {
