@@ -176,6 +176,25 @@ int run_worker(const char* only) {
     return 0;
 }
 
+// Serves timings on request, for bench/attach_bench.py: `threads` busy
+// threads (open+close in a loop, a busy server's fd traffic) and the main
+// thread waiting on stdin, which runs the loops for each line it reads.
+// The same process is timed before and after `fdtrack attach`.
+int run_server(int threads) {
+    for (int i = 0; i < threads; ++i) {
+        pthread_t thread;
+        pthread_create(&thread, nullptr, [](void*) -> void* { for (;;) open_close(); }, nullptr);
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    for (char line[64]; std::fgets(line, sizeof line, stdin);) {
+        run_worker(nullptr);
+        std::printf("end\n");
+        std::fflush(stdout);
+    }
+    return 0;
+}
+
 std::map<std::string, Timing> run_child(const char* self, const char* preload, const std::string& report_dir,
                                         const char* only) {
     std::vector<std::string> env_strings;
@@ -223,6 +242,7 @@ std::map<std::string, Timing> run_child(const char* self, const char* preload, c
 int main(int argc, char** argv) {
     // fdtrack_bench [LIBRARY [ROUNDS [ONLY]]]: ONLY runs the loops whose name contains it ("fork").
     if (argc > 1 && !strcmp(argv[1], "--worker")) return run_worker(argc > 2 ? argv[2] : nullptr);
+    if (argc > 1 && !strcmp(argv[1], "--serve")) return run_server(argc > 2 ? std::atoi(argv[2]) : 0);
     const char* library = argc > 1 ? argv[1] : FDTRACK_LIBRARY;
     int rounds = argc > 2 ? std::atoi(argv[2]) : 5;
     const char* only = argc > 3 ? argv[3] : nullptr;

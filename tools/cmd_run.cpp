@@ -30,6 +30,7 @@
 #include "report/suppressions.h"
 #include "tools/child_process.h"
 #include "tools/commands.h"
+#include "tools/library_settings.h"
 #include "tools/preload_path.h"
 #include "tools/user_paths_option.h"
 
@@ -47,104 +48,13 @@ struct RunOptions {
     std::string json_path;
     std::optional<int> error_exitcode;
     std::string errors_for_leak_kinds = "all";
-    std::string depth;
-    std::string signal;
-    std::string output;
-    std::string threshold;
-    std::string interval;
-    std::string suppressions;
-    std::optional<std::string> user_paths;
+    LibrarySettings settings;
     bool follow_children = false;
     bool gen_suppressions = false;
-    bool no_python = false;
     std::vector<std::string> command;
 };
 
 // ---- option values -------------------------------------------------------
-
-CLI::Validator whole_number(long min, long max) {
-    return CLI::Validator(
-        [min, max](std::string& text) -> std::string {
-            long value = 0;
-            auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-            if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min ||
-                value > max) {
-                return fmt::format("expected a whole number from {} to {}, got '{}'", min, max, text);
-            }
-            return {};
-        },
-        fmt::format("INT in {}..{}", min, max));
-}
-
-// Accepts USR1, SIGUSR1, usr1, 10, RTMIN+2 and "none"; hands the library
-// USR1, USR2 or none by name and any other signal by number, the forms
-// FDTRACK_SIGNAL takes.
-std::optional<std::string> normalise_signal(std::string text) {
-    std::string upper = text;
-    std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
-    if (upper == "NONE") return "none";
-    if (upper.starts_with("SIG")) upper.erase(0, 3);
-
-    int number = 0;
-    auto [end, error] = std::from_chars(upper.data(), upper.data() + upper.size(), number);
-    bool numeric = !upper.empty() && error == std::errc() && end == upper.data() + upper.size();
-    if (!numeric) {
-        for (int sig = 1; sig < SIGRTMIN; ++sig) {
-            if (const char* name = sigabbrev_np(sig); name && upper == name) number = sig;
-        }
-        int offset = 0;
-        auto parse_offset = [&](std::string_view digits) {
-            auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), offset);
-            return !digits.empty() && error == std::errc() && end == digits.data() + digits.size();
-        };
-        if (upper == "RTMIN") number = SIGRTMIN;
-        if (upper == "RTMAX") number = SIGRTMAX;
-        if (upper.starts_with("RTMIN+") && parse_offset(std::string_view(upper).substr(6))) number = SIGRTMIN + offset;
-        if (upper.starts_with("RTMAX-") && parse_offset(std::string_view(upper).substr(6))) number = SIGRTMAX - offset;
-    }
-    if (!is_usable_dump_signal(number)) return std::nullopt;
-    if (number == SIGUSR1) return "USR1";
-    if (number == SIGUSR2) return "USR2";
-    return std::to_string(number);
-}
-
-CLI::Validator signal_or_none() {
-    return CLI::Validator(
-        [](std::string& text) -> std::string {
-            std::optional<std::string> signal = normalise_signal(text);
-            if (!signal) {
-                return fmt::format("'{}' cannot be the dump signal: USR1, USR2, RTMIN+N or none (a program needs "
-                                   "its other signals itself)", text);
-            }
-            text = *signal;
-            return {};
-        },
-        "SIG|none");
-}
-
-CLI::Validator writable_directory() {
-    return CLI::Validator(
-        [](std::string& text) -> std::string {
-            std::error_code error;
-            if (!fs::is_directory(text, error)) return fmt::format("'{}' is not a directory", text);
-            if (access(text.c_str(), W_OK | X_OK) != 0) return fmt::format("'{}' is not writable", text);
-            text = fs::canonical(text).string();
-            return {};
-        },
-        "DIR");
-}
-
-// Keeps the name as given, so that messages about the file's lines use it.
-CLI::Validator readable_file() {
-    return CLI::Validator(
-        [](const std::string& text) -> std::string {
-            std::error_code error;
-            if (!fs::is_regular_file(text, error)) return fmt::format("'{}' is not a file", text);
-            if (access(text.c_str(), R_OK) != 0) return fmt::format("'{}' is not readable", text);
-            return {};
-        },
-        "FILE");
-}
 
 // Checked before the program runs, so that a typo does not cost a whole run.
 CLI::Validator writable_file() {
@@ -215,17 +125,8 @@ bool counts_as_error(const FdEntry& fd, const LeakKinds& kinds) {
 
 std::vector<std::string> child_environment(const RunOptions& options, const std::string& library,
                                            const std::string& exit_report_prefix) {
-    std::map<std::string, std::string> overrides;
-    if (!options.depth.empty()) overrides["FDTRACK_DEPTH"] = options.depth;
-    if (!options.signal.empty()) overrides["FDTRACK_SIGNAL"] = options.signal;
-    if (!options.output.empty()) overrides["FDTRACK_OUTPUT"] = options.output;
-    if (!options.threshold.empty()) overrides["FDTRACK_THRESHOLD"] = options.threshold;
-    if (!options.interval.empty()) overrides["FDTRACK_INTERVAL"] = options.interval;
-    // Absolute: the program may change directory before its first report.
-    if (!options.suppressions.empty()) overrides["FDTRACK_SUPPRESSIONS"] = fs::absolute(options.suppressions);
-    if (options.user_paths) overrides["FDTRACK_USER_PATHS"] = *options.user_paths;
+    std::map<std::string, std::string> overrides = settings_variables(options.settings);
     if (options.follow_children) overrides["FDTRACK_FOLLOW_CHILDREN"] = "1";
-    if (options.no_python) overrides["FDTRACK_PYTHON"] = "0";
     overrides["FDTRACK_EXIT_REPORT"] = exit_report_prefix;
 
     // Other preloads (sanitizer runtimes, jemalloc...) stay; ours goes first
@@ -435,7 +336,7 @@ std::optional<ProcessReport> read_exit_report(const fs::path& path, pid_t pid, c
         // directory of that user's.
         ProcessReport process{pid, report_from_file(path.string(), Links::refused)};
         apply_suppressions(suppressions, process.report);
-        apply_user_paths(options.user_paths, process.report);
+        apply_user_paths(options.settings.user_paths, process.report);
         return process;
     } catch (const ReportError& e) {
         std::error_code ignored;
@@ -449,9 +350,9 @@ std::optional<ProcessReport> read_exit_report(const fs::path& path, pid_t pid, c
 int run_program(const RunOptions& options) {
     // A broken suppressions file is found before the run, not after it.
     std::vector<SuppressionRule> suppressions;
-    if (!options.suppressions.empty()) {
+    if (!options.settings.suppressions.empty()) {
         try {
-            suppressions = load_suppressions(options.suppressions);
+            suppressions = load_suppressions(options.settings.suppressions);
         } catch (const SuppressionError& e) {
             for (const std::string& line : e.errors()) std::cerr << "fdtrack: " << line << '\n';
             return 2;
@@ -538,30 +439,11 @@ Command add_run_command(CLI::App& app) {
                     "Which leaks --error-exitcode counts: never_closed, held_until_exit (closed by interpreter "
                     "shutdown), a comma-separated list of them, all or none (default all)")
         ->check(leak_kinds().description(""))->type_name("KINDS");
-    sub->add_option("--depth", options->depth, "Native frames kept per stack (default 32) [FDTRACK_DEPTH]")
-        ->transform(whole_number(1, 256).description(""))->type_name("N");
-    sub->add_option("--signal", options->signal, "The dump signal, or none (default USR1) [FDTRACK_SIGNAL]")
-        ->transform(signal_or_none().description(""))->type_name("SIG|none");
-    sub->add_option("--output", options->output, "Where dumps are written [FDTRACK_OUTPUT]")
-        ->transform(writable_directory().description(""))->type_name("DIR");
-    sub->add_option("--threshold", options->threshold,
-                    "Dump once when the open count reaches N (default: 90% of the fd limit) [FDTRACK_THRESHOLD]")
-        ->transform(whole_number(1, 1 << 30).description(""))->type_name("N");
-    sub->add_option("--interval", options->interval,
-                    "Seconds between samples of each site's open count, the history every report carries "
-                    "(default 10; 0: none) [FDTRACK_INTERVAL]")
-        ->transform(whole_number(0, 86400).description(""))->type_name("SECONDS");
-    sub->add_option("--suppressions", options->suppressions,
-                    "Leaks matching a rule in FILE are not counted (docs/suppressions.md) [FDTRACK_SUPPRESSIONS]")
-        ->check(readable_file().description(""))->type_name("FILE");
-    add_user_paths_option(*sub, options->user_paths,
-                          "The user's own code, named in each headline, is exactly what lies under these "
-                          "directories (default: a guess) [FDTRACK_USER_PATHS]");
+    add_settings_options(*sub, options->settings);
     sub->add_flag("--gen-suppressions", options->gen_suppressions,
                   "After the report, print a suppression rule for each leak site");
     sub->add_flag("--follow-children", options->follow_children,
                   "Also track exec'd children [FDTRACK_FOLLOW_CHILDREN=1]");
-    sub->add_flag("--no-python", options->no_python, "Do not capture Python frames [FDTRACK_PYTHON=0]");
     sub->add_option("PROG", options->command, "The program to run, and its arguments")->required();
     return {sub, [options] { return run_program(*options); }};
 }

@@ -20,5 +20,7 @@ Command add_diff_command(CLI::App& app);
 Command add_metrics_command(CLI::App& app);
 Command add_exporter_command(CLI::App& app);
 Command add_top_command(CLI::App& app);
+Command add_attach_command(CLI::App& app);
+Command add_detach_command(CLI::App& app);
 
 }  // namespace fdtrack::cli

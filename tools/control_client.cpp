@@ -261,6 +261,15 @@ std::vector<int> tracked_processes() {
     return tracked;
 }
 
+bool holds_control_socket(int pid) {
+    std::optional<std::set<std::string>> held = socket_inodes(pid);
+    if (!held) return false;
+    for (const AbstractListener& listener : abstract_listeners()) {
+        if (held->count(listener.inode) && is_control_socket_name(pid, listener.name)) return true;
+    }
+    return false;
+}
+
 bool has_exited(int pid) { return (kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid); }
 
 std::string ask_process(int pid, std::string_view request, double timeout_s, std::string_view command) {

@@ -28,6 +28,10 @@ std::string ask_process(int pid, std::string_view request, double timeout_s, std
 // effective uid (every user's for root).
 std::vector<int> tracked_processes();
 
+// Whether `pid` itself holds a listening control socket (its usual or a
+// fallback name): it is tracking now. False when its fds cannot be read.
+bool holds_control_socket(int pid);
+
 // Whether `pid` is gone or a zombie: what a watcher checks when a process
 // it was asking stops answering.
 bool has_exited(int pid);

@@ -37,14 +37,14 @@ int main(int argc, char** argv) {
                "The contract (options, environment, report schema): docs/spec.md in the source tree.");
     std::vector<Command> commands = {add_run_command(app), add_dump_command(app), add_report_command(app),
                                      add_diff_command(app), add_metrics_command(app), add_exporter_command(app),
-                                     add_top_command(app)};
+                                     add_top_command(app), add_attach_command(app), add_detach_command(app)};
 
     if (argc < 2) {
         std::cerr << app.help();
         return kUsageError;
     }
     if (is_unknown_command(app, argc, argv)) {
-        std::cerr << "fdtrack: unknown command '" << argv[1] << "' (commands: run, dump, report, diff, metrics, exporter, top; see fdtrack --help)\n";
+        std::cerr << "fdtrack: unknown command '" << argv[1] << "' (commands: run, dump, report, diff, metrics, exporter, top, attach, detach; see fdtrack --help)\n";
         return kUsageError;
     }
     try {

@@ -14,9 +14,11 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -502,6 +504,54 @@ def shared_tmp():
     path.chmod(0o1777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def line_within(stream, timeout):
+    """One line of a process's output stream, or "" when none came within
+    `timeout` seconds (a reader thread: the test fails instead of hanging)."""
+    found = []
+    reader = threading.Thread(target=lambda: found.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return found[0] if found else ""
+
+
+class LoopbackLoad:
+    """Requests one after another to a line server on loopback (c/attach_server.c)
+    from a thread, until stopped: every answer's count kept, and every failure."""
+
+    def __init__(self, port):
+        self.port = port
+        self.answers = []
+        self.failures = []
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while self.running:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as conn:
+                    conn.sendall(b"hello\n")
+                    answer = conn.makefile().readline()
+                if not answer.startswith("ok "):
+                    raise OSError(f"answer {answer!r}")
+                self.answers.append(int(answer.split()[1]))
+            except OSError as error:
+                self.failures.append(repr(error))
+
+    def served(self):
+        return self.answers[-1] if self.answers else 0
+
+    def wait_for(self, count, timeout=30):
+        deadline = time.monotonic() + timeout
+        while len(self.answers) < count:
+            assert time.monotonic() < deadline and self.thread.is_alive(), f"{len(self.answers)} answers"
+            time.sleep(0.01)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(30)
 
 
 def signal_between_lines(argv, env, signum, out, timeout=20):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CLI, EXIT_EXPECTED, LIBRARY, _environment, check_well_formed, checked_json, load_report,
-                      own_fd_floor)
+from conftest import (CLI, EXIT_EXPECTED, LIBRARY, _environment, check_well_formed, checked_json, line_within,
+                      load_report, own_fd_floor)
 
 HERE = Path(__file__).resolve().parent
 PYTHON_DIR = HERE / "python_live"
@@ -49,12 +49,9 @@ class Live:
 
     def readline(self, timeout=20):
         """One line of the program's stdout; fails instead of hanging."""
-        found = []
-        reader = threading.Thread(target=lambda: found.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        assert found and found[0], f"no answer from pid {self.pid} within {timeout}s\n{self.stderr()}"
-        return found[0].rstrip("\n")
+        line = line_within(self.proc.stdout, timeout)
+        assert line, f"no answer from pid {self.pid} within {timeout}s\n{self.stderr()}"
+        return line.rstrip("\n")
 
     def send(self, line):
         self.proc.stdin.write(line + "\n")
