@@ -17,7 +17,9 @@ packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-de
           # The HTML report is loaded in headless Chromium (tests/integration/test_html_report.py)
           chromium
           # Real programs of the compatibility suite (tests/integration/test_real_programs.py)
-          git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib)
+          git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib
+          # fdtrack attach refuses a 32-bit process: its test builds one (test_attach_injector.py)
+          gcc-multilib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
