@@ -19,6 +19,7 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 import fdtrack
+from fdtrack.pytest_option import MARKER_LINE
 
 _MARKER = "fdtrack_allow_leak"
 _CHECKPOINT = pytest.StashKey[int]()
@@ -27,10 +28,7 @@ _RUNNER_FRAMES = re.compile(r'^ *File "[^"]*/(?:_pytest|pluggy)/', re.MULTILINE)
 
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        f"{_MARKER}: the fds this test leaves open are intended; fdtrack does not check it",
-    )
+    config.addinivalue_line("markers", MARKER_LINE)
     if fdtrack.active():
         config.pluginmanager.register(LeakChecker(), "fdtrack-leak-checker")
 
