@@ -17,7 +17,11 @@ packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-de
           # The HTML report is loaded in headless Chromium (tests/integration/test_html_report.py)
           chromium
           # Real programs of the compatibility suite (tests/integration/test_real_programs.py)
-          git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib)
+          git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib
+          # Packaging (tests/integration/test_packaging.py): the wheel (python3 -m build, venvs,
+          # patchelf to point the bundled libraries at each other), the .deb (dpkg-shlibdeps) and
+          # the man page made from --help
+          python3-build python3-venv python3-pip patchelf dpkg-dev help2man)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
