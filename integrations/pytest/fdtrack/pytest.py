@@ -1,7 +1,8 @@
 """pytest plugin of fdtrack: fails each test that leaves open an fd it opened, with the Python
-stack of the line that opened it. Enable with `-p fdtrack.pytest` and run pytest under the
-preload (`fdtrack run -- python3 -m pytest -p fdtrack.pytest`); without the preload it says once
-that it is inactive and does nothing.
+stack of the line that opened it. Installed, `pytest --fdtrack` enables it (fdtrack.pytest_option,
+which also puts pytest under the preload); else enable it with `-p fdtrack.pytest` and run pytest
+under the preload (`fdtrack run -- python3 -m pytest -p fdtrack.pytest`). Without the preload it
+says once that it is inactive and does nothing.
 
 What is checked: fds created while the test function runs (after its fixtures are set up) that
 are still open once its fixtures are torn down and the garbage collector has run. Fds that
