@@ -21,7 +21,9 @@ packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-de
           # Packaging (tests/integration/test_packaging.py): the wheel (python3 -m build, venvs,
           # patchelf to point the bundled libraries at each other), the .deb (dpkg-shlibdeps) and
           # the man page made from --help
-          python3-build python3-venv python3-pip patchelf dpkg-dev help2man)
+          python3-build python3-venv python3-pip patchelf dpkg-dev help2man
+          # Debian's pytest, for the pyenv interpreters too (older ones need these)
+          python3-exceptiongroup python3-tomli)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@ the Python wheel in a fresh venv of every interpreter (the CLI, `python -m fdtra
 installed with apt and removed again, and the CMake and pkg-config packages used by a project
 outside the tree."""
 
+import importlib.util
 import os
 import re
 import shutil
@@ -100,6 +101,36 @@ def debian_venv(wheel, session_tmp):
     return venv_with_wheel("/usr/bin/python3", wheel, session_tmp, "debian-site", system_site_packages=True)
 
 
+# Debian's pytest and what it imports, all pure Python (python3-pytest, python3-exceptiongroup and
+# python3-tomli for interpreters older than 3.11).
+DEBIAN_PYTEST = ("pytest", "_pytest", "py.py", "pluggy", "iniconfig", "packaging", "attr", "exceptiongroup", "tomli")
+
+
+@pytest.fixture(scope="session")
+def debian_pytest(session_tmp):
+    """A folder holding only Debian's pytest and its dependencies (links), which a venv of another
+    interpreter reads through a .pth file: pytest installed there, as far as PyPI, out of reach
+    here, would have installed it."""
+    folder = session_tmp / "debian-pytest"
+    folder.mkdir()
+    for name in DEBIAN_PYTEST:
+        installed_at = Path("/usr/lib/python3/dist-packages") / name
+        assert installed_at.exists(), f"{installed_at} is missing (scripts/setup.sh installs it)"
+        (folder / name).symlink_to(installed_at)
+    return folder
+
+
+@pytest.fixture
+def venv_with_pytest(request, interpreter, wheel, session_tmp, debian_pytest):
+    """A venv of `interpreter` with the wheel and pytest: Debian's own python3 sees its pytest."""
+    if interpreter.path == Path("/usr/bin/python3"):
+        return request.getfixturevalue("debian_venv")
+    venv = venv_with_wheel(interpreter.path, wheel, session_tmp, interpreter.name)
+    site = run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout
+    (Path(site.strip()) / "debian_pytest.pth").write_text(f"{debian_pytest}\n")
+    return venv
+
+
 def test_wheel_carries_the_cli_the_library_and_every_native_library_they_need(wheel, tmp_path):
     assert wheel.name == f"fdtrack-{version()}-py3-none-linux_x86_64.whl"
     with zipfile.ZipFile(wheel) as archive:
@@ -140,11 +171,10 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(interpreter, wheel, session_tmp
 
 def test_python_m_fdtrack_knows_which_run_options_are_flags(fdtrack_build):
     """`python -m fdtrack run [OPTIONS] app.py` finds app.py by knowing which options take no value."""
-    sys.path.insert(0, str(SOURCE_DIR / "integrations" / "pytest"))
-    try:
-        from fdtrack import cli
-    finally:
-        sys.path.pop(0)
+    # Read from the source as a file, not imported: no `fdtrack` module stays in this process.
+    spec = importlib.util.spec_from_file_location("fdtrack_cli", SOURCE_DIR / "integrations/pytest/fdtrack/cli.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
     help_text = checked([BUILD_DIR / "fdtrack", "run", "--help"]).stdout
     options = help_text.split("Options:", 1)[1]
     flags = set()
@@ -218,9 +248,9 @@ def pytest_outcomes(stdout):
     return dict((name, status) for status, name in re.findall(r"^(PASSED|FAILED) \S*::(\w+)", stdout, re.MULTILINE))
 
 
-def test_pytest_fdtrack_restarts_under_the_preload_and_fails_each_leaking_test(debian_venv, tmp_path):
+def test_pytest_fdtrack_restarts_under_the_preload_and_fails_each_leaking_test(venv_with_pytest, tmp_path):
     shutil.copy(API_DIR / "leaky_tests.py", tmp_path / "leaky_tests.py")
-    proc = run([debian_venv / "bin" / "python", "-m", "pytest", "-p", "no:cacheprovider", "--fdtrack", "-rA",
+    proc = run([venv_with_pytest / "bin" / "python", "-m", "pytest", "-p", "no:cacheprovider", "--fdtrack", "-rA",
                 "-k", "not test_clean", "leaky_tests.py"], cwd=tmp_path, env=bare_environment(tmp_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert pytest_outcomes(proc.stdout) == {
