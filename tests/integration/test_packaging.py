@@ -272,6 +272,22 @@ def test_pytest_fdtrack_restarts_under_the_preload_and_fails_each_leaking_test(v
         assert "left open 1 fd" in section
 
 
+def test_pytest_fdtrack_restarts_at_most_once(debian_venv, tmp_path):
+    python = debian_venv / "bin" / "python"
+    # A restarted run that is still not tracked (the preload failed) stops: a usage error, no loop.
+    shutil.copy(API_DIR / "leaky_tests.py", tmp_path / "leaky_tests.py")
+    again = run([python, "-m", "pytest", "-p", "no:cacheprovider", "--fdtrack", "leaky_tests.py"], cwd=tmp_path,
+                env={**bare_environment(tmp_path), "FDTRACK_PYTEST_RESTARTED": "1"})
+    assert again.returncode == 4 and "libfdtrack.so is still not loaded" in again.stderr, again
+    assert "test session starts" not in again.stdout
+    # The restart's marker does not reach the tests, whose own `pytest --fdtrack` must restart.
+    (tmp_path / "test_marker.py").write_text(
+        "import os\n\ndef test_no_marker():\n    assert 'FDTRACK_PYTEST_RESTARTED' not in os.environ\n")
+    marker = run([python, "-m", "pytest", "-p", "no:cacheprovider", "--fdtrack", "test_marker.py"], cwd=tmp_path,
+                 env=bare_environment(tmp_path))
+    assert marker.returncode == 0 and "1 passed" in marker.stdout, marker.stdout + marker.stderr
+
+
 def test_pytest_without_the_flag_loads_nothing(debian_venv, tmp_path):
     shutil.copy(HERE / "plain_tests.py", tmp_path / "plain_tests.py")
     proc = run([debian_venv / "bin" / "python", HERE / "no_flag_probe.py", "plain_tests.py"], cwd=tmp_path,

@@ -49,6 +49,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     from fdtrack import cli
 
     if fdtrack.active():
+        # Not left to the tests' own children: a test that runs `pytest --fdtrack` itself (a plugin's
+        # test suite) would find it and refuse to restart.
+        os.environ.pop(_RESTARTED, None)
         return
     if os.environ.get(_RESTARTED):
         raise pytest.UsageError(
