@@ -19,7 +19,13 @@ packages=(g++ cmake make pkg-config libunwind-dev libdw-dev libelf-dev libfmt-de
           # Real programs of the compatibility suite (tests/integration/test_real_programs.py)
           git nginx-light wrk redis-server redis-tools postgresql postgresql-contrib
           # fdtrack attach refuses a 32-bit process: its test builds one (test_attach_injector.py)
-          gcc-multilib)
+          gcc-multilib
+          # Packaging (tests/integration/test_packaging.py): the wheel (python3 -m build, venvs,
+          # patchelf to point the bundled libraries at each other), the .deb (dpkg-shlibdeps) and
+          # the man page made from --help
+          python3-build python3-venv python3-pip patchelf dpkg-dev help2man
+          # Debian's pytest, for the pyenv interpreters too (older ones need these)
+          python3-exceptiongroup python3-tomli)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

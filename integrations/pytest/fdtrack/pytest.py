@@ -1,7 +1,8 @@
 """pytest plugin of fdtrack: fails each test that leaves open an fd it opened, with the Python
-stack of the line that opened it. Enable with `-p fdtrack.pytest` and run pytest under the
-preload (`fdtrack run -- python3 -m pytest -p fdtrack.pytest`); without the preload it says once
-that it is inactive and does nothing.
+stack of the line that opened it. Installed, `pytest --fdtrack` enables it (fdtrack.pytest_option,
+which also puts pytest under the preload); else enable it with `-p fdtrack.pytest` and run pytest
+under the preload (`fdtrack run -- python3 -m pytest -p fdtrack.pytest`). Without the preload it
+says once that it is inactive and does nothing.
 
 What is checked: fds created while the test function runs (after its fixtures are set up) that
 are still open once its fixtures are torn down and the garbage collector has run. Fds that
@@ -19,6 +20,7 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 import fdtrack
+from fdtrack.pytest_option import MARKER_LINE
 
 _MARKER = "fdtrack_allow_leak"
 _CHECKPOINT = pytest.StashKey[int]()
@@ -27,10 +29,7 @@ _RUNNER_FRAMES = re.compile(r'^ *File "[^"]*/(?:_pytest|pluggy)/', re.MULTILINE)
 
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        f"{_MARKER}: the fds this test leaves open are intended; fdtrack does not check it",
-    )
+    config.addinivalue_line("markers", MARKER_LINE)
     if fdtrack.active():
         config.pluginmanager.register(LeakChecker(), "fdtrack-leak-checker")
 
