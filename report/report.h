@@ -53,7 +53,7 @@ struct Site {
 
 struct FdEntry {
     int fd = -1;
-    std::string origin;  // "tracked" | "inherited" | "unknown"
+    std::string origin;  // "tracked" | "inherited" | "before_attach" | "unknown"
     std::string call;    // empty unless tracked
     std::string kind;    // file dir pipe fifo socket epoll eventfd timerfd signalfd inotify memfd pidfd chr other
     std::string target;
@@ -88,6 +88,9 @@ struct Report {
     std::string time;     // ISO 8601 UTC
     uint64_t rlimit_nofile = 0;
     int open_count = 0;
+    // Attached (`fdtrack attach`): how many of the open fds were open before
+    // the attach (origin "before_attach"), counted apart; unset under the preload.
+    std::optional<int> open_before_attach;
     // The directories whose code is the user's (--user-paths); empty: guessed.
     std::vector<std::string> user_paths;
     std::vector<FdEntry> fds;

@@ -84,6 +84,12 @@ std::string render_diff_text(const Report& older, const Report& newer, const std
                        older.time.empty() ? "?" : printable(older.time),
                        newer.time.empty() ? "?" : printable(newer.time), older.open_count, newer.open_count,
                        int64_t{newer.open_count} - older.open_count);
+    // Attached: the fds from before the attach belong to no site, so they
+    // never grow; said, since they are most of "fds open".
+    if (newer.open_before_attach) {
+        out += fmt::format("  attached: {} fd{} open before fdtrack attach in the newer report, not compared\n",
+                           *newer.open_before_attach, *newer.open_before_attach == 1 ? "" : "s");
+    }
     if (older.pid != newer.pid) {
         out += fmt::format("  note: the reports come from different processes (pid {} and pid {})\n", older.pid,
                            newer.pid);
@@ -114,6 +120,7 @@ std::string diff_to_json(const Report& older, const Report& newer, const std::ve
         j["pid"] = report.pid;
         j["time"] = report.time;
         j["open_count"] = report.open_count;
+        if (report.open_before_attach) j["open_before_attach"] = *report.open_before_attach;
         return j;
     };
     ordered_json j;

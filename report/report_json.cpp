@@ -365,9 +365,9 @@ FdEntry fd_from_json(const auto& j, const Path& path) {
     fd.fd = get_int(j, "fd", path);
     fd.origin = get_string(j, "origin", path);
     // is_leak() depends on the origin, so an unknown one must not pass silently.
-    if (fd.origin != "tracked" && fd.origin != "inherited" && fd.origin != "unknown") {
+    if (fd.origin != "tracked" && fd.origin != "inherited" && fd.origin != "before_attach" && fd.origin != "unknown") {
         fail(Path(path, "origin"),
-             fmt::format("expected \"tracked\", \"inherited\" or \"unknown\", found \"{}\"",
+             fmt::format("expected \"tracked\", \"inherited\", \"before_attach\" or \"unknown\", found \"{}\"",
                          printable_excerpt(fd.origin)));
     }
     fd.call = get_string(j, "call", path, false, true);
@@ -640,6 +640,7 @@ std::string report_to_json(const Report& report) {
     j["time"] = report.time;
     j["rlimit_nofile"] = report.rlimit_nofile;
     j["open_count"] = report.open_count;
+    if (report.open_before_attach) j["open_before_attach"] = *report.open_before_attach;
     if (!report.user_paths.empty()) j["user_paths"] = report.user_paths;
     j["fds"] = ordered_json::array();  // put in by with_fds
     j["sites"] = ordered_json::array();
@@ -681,6 +682,7 @@ Report document_from_json(std::string_view text, const char* expected) {
     report.time = get_string(j, "time", top);
     report.rlimit_nofile = get_uint64(j, "rlimit_nofile", top);
     report.open_count = get_int(j, "open_count", top);
+    if (find(j, "open_before_attach", top, false)) report.open_before_attach = get_int(j, "open_before_attach", top);
     report.user_paths = get_strings(j, "user_paths", top, false);
     get_array(j, "fds", top);  // there, and an array: its entries were read while parsing
     if (fds_error) throw ReportError(*fds_error);

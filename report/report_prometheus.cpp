@@ -74,9 +74,15 @@ std::string format_value(double value) {
 
 std::vector<MetricFamily> process_metrics(const std::vector<Report>& reports, size_t top_sites) {
     MetricFamily open{"fdtrack_open_fds", "gauge",
-                      "Descriptors open in the process that fdtrack knows of (tracked and inherited; not fdtrack's "
-                      "own).",
+                      "Descriptors open in the process that fdtrack knows of (tracked, inherited and open before "
+                      "fdtrack attach; not fdtrack's own).",
                       {}};
+    // Only for processes fdtrack was attached to: their fds from before the
+    // attach are most of fdtrack_open_fds, and none of any site's.
+    MetricFamily before_attach{"fdtrack_open_fds_before_attach", "gauge",
+                               "Descriptors open before fdtrack attach started tracking the process (never leaks; "
+                               "included in fdtrack_open_fds).",
+                               {}};
     MetricFamily limit{"fdtrack_max_fds", "gauge", "The process's soft RLIMIT_NOFILE.", {}};
     MetricFamily site_count{"fdtrack_sites", "gauge", "Allocation sites with descriptors open.", {}};
     MetricFamily site_fds{"fdtrack_site_open_fds", "gauge",
@@ -88,6 +94,9 @@ std::vector<MetricFamily> process_metrics(const std::vector<Report>& reports, si
     for (const Report& report : reports) {
         std::vector<const Site*> sites = sites_by_count(report);
         open.samples.push_back({process_labels(report), static_cast<double>(report.open_count)});
+        if (report.open_before_attach) {
+            before_attach.samples.push_back({process_labels(report), static_cast<double>(*report.open_before_attach)});
+        }
         limit.samples.push_back({process_labels(report), static_cast<double>(report.rlimit_nofile)});
         site_count.samples.push_back({process_labels(report), static_cast<double>(sites.size())});
         double other_fds = 0, other_age = 0;
@@ -107,7 +116,8 @@ std::vector<MetricFamily> process_metrics(const std::vector<Report>& reports, si
         site_fds.samples.push_back({other, other_fds});
         site_age.samples.push_back({std::move(other), other_age});
     }
-    return {std::move(open), std::move(limit), std::move(site_count), std::move(site_fds), std::move(site_age)};
+    return {std::move(open),     std::move(limit),    std::move(site_count),
+            std::move(site_fds), std::move(site_age), std::move(before_attach)};
 }
 
 std::string exposition_text(const std::vector<MetricFamily>& families) {

@@ -223,15 +223,19 @@ std::string exit_state_counts(const Report& report) {
 }
 
 // Everything listed in the report that is not counted: suppressed leaks, the
-// standard streams, inherited fds and fds whose creation was not seen.
+// standard streams, inherited fds, fds open before `fdtrack attach` (on a
+// line of their own: in a process attached to, they are most of its fds)
+// and fds whose creation was not seen.
 void render_uncounted(std::string& out, const Report& report) {
-    std::vector<int> suppressed, standard, inherited, unknown;
+    std::vector<int> suppressed, standard, inherited, before_attach, unknown;
     for (const FdEntry& fd : report.fds) {
         if (is_leak(fd)) continue;
         if (fd.fd <= 2) {
             standard.push_back(fd.fd);
         } else if (fd.origin == "inherited") {
             inherited.push_back(fd.fd);
+        } else if (fd.origin == "before_attach") {
+            before_attach.push_back(fd.fd);
         } else if (fd.origin == "unknown") {
             unknown.push_back(fd.fd);
         } else {
@@ -240,6 +244,10 @@ void render_uncounted(std::string& out, const Report& report) {
     }
     if (!suppressed.empty()) {
         out += fmt::format("Suppressed: {} ({})\n", plural(suppressed.size(), "fd", "fds"), fd_ranges(suppressed));
+    }
+    if (!before_attach.empty()) {
+        out += fmt::format("Open before attach (not counted): {} ({})\n", plural(before_attach.size(), "fd", "fds"),
+                           fd_ranges(before_attach));
     }
     std::vector<std::string> parts;
     if (!standard.empty()) parts.push_back(fmt::format("standard streams {}", fd_ranges(standard)));
@@ -389,6 +397,10 @@ std::string render_text(const Report& report) {
     };
     if (!report.argv.empty()) out += fmt::format("  command: {}\n", printable_list(report.argv, " "));
     if (!report.time.empty()) out += fmt::format("  time:    {}\n", printable(report.time));
+    if (report.open_before_attach) {
+        out += fmt::format("  attached: tracked since fdtrack attach; {} open before it, not counted\n",
+                           plural(*report.open_before_attach, "fd", "fds"));
+    }
     if (!report.user_paths.empty()) {
         out += fmt::format("  user code under: {}\n", printable_list(report.user_paths, ":"));
     }

@@ -166,6 +166,11 @@ std::vector<std::string> header_lines(const TopTable& table, int bar_width) {
                                 format_open_count(report.open_count, report.rlimit_nofile), bar,
                                 format_rate(table.open_per_minute()), rows.size(), rows.size() == 1 ? "" : "s",
                                 growing));
+    if (report.open_before_attach) {
+        lines.push_back(fmt::format("  attached: {} open before fdtrack attach, not counted in any site",
+                                    *report.open_before_attach == 1 ? std::string("1 fd")
+                                                                    : fmt::format("{} fds", *report.open_before_attach)));
+    }
     return lines;
 }
 

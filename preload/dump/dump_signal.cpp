@@ -61,6 +61,23 @@ void install_dump_signal() {
     if (sigaction(signum, &ours, nullptr) == 0) g_installed.store(true);
 }
 
+void uninstall_dump_signal() {
+    int signum = config().dump_signal;
+    if (g_installed.load() && !g_yielded.load() && signum > 0) {
+        struct sigaction current{};
+        if (sigaction(signum, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
+            current.sa_handler == on_dump_signal) {
+            struct sigaction program{};
+            program.sa_handler = g_program_ignores.load() ? SIG_IGN : SIG_DFL;
+            sigemptyset(&program.sa_mask);
+            sigaction(signum, &program, nullptr);
+        }
+    }
+    g_installed.store(false);
+    g_yielded.store(false);
+    g_program_ignores.store(false);
+}
+
 FDTRACK_CHILD_PATH bool keeps_dump_handler(int signum) {
     return g_installed.load() && !g_yielded.load() && signum == config().dump_signal;
 }

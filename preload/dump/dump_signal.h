@@ -10,6 +10,11 @@ namespace fdtrack {
 // Installs the handler unless the program already has one of its own.
 void install_dump_signal();
 
+// Detach: puts back the disposition the program set (SIG_DFL or SIG_IGN)
+// if fdtrack's handler is still the one installed; a handler the program
+// installed since stays. The next install_dump_signal() starts anew.
+void uninstall_dump_signal();
+
 // Only a real handler means the program takes the dump signal. Setting the
 // default or ignoring it (git and shells reset every signal before exec;
 // launchers ignore some) leaves fdtrack's handler in place, and the program

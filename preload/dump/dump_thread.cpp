@@ -22,6 +22,7 @@
 #include <functional>
 #include <string>
 
+#include "preload/attach/got_patch.h"
 #include "preload/dump/dump.h"
 #include "preload/track/history.h"
 #include "preload/dump/triggers.h"
@@ -36,6 +37,12 @@ namespace fdtrack {
 namespace {
 
 std::atomic<bool> g_running{false};
+std::atomic<bool> g_stopping{false};
+pthread_t g_thread;
+bool g_joinable = false;
+// Attached, the thread wakes at least this often to redirect objects loaded
+// behind the dlopen hook's back.
+constexpr int kAttachedWake_ms = 1000;
 // Holders of fdtrack's own fds (tracker.h): the program may take their
 // numbers, so every use reads them again, through HeldFdUse.
 int g_wake_fd = -1;  // eventfd, created before the thread
@@ -270,10 +277,13 @@ void* run(void*) {
             if (int sample_in = next_sample_in_ms(); sample_in >= 0 && (timeout < 0 || sample_in < timeout)) {
                 timeout = sample_in;
             }
+            if (is_loaded_late() && (timeout < 0 || timeout > kAttachedWake_ms)) timeout = kAttachedWake_ms;
             fds[0] = {HeldFdUse::fd(g_wake_fd), POLLIN, 0};
             fds[1] = {listener, POLLIN, 0};
             ready = poll(fds, listening ? 2 : 1, timeout);
         }
+        if (g_stopping.load()) return nullptr;
+        if (is_loaded_late()) redirect_new_objects();
         sample_history_if_due();
         if (ready < 0) {
             if (errno == EINTR) continue;
@@ -315,15 +325,41 @@ void ensure_dump_thread() {
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
-    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    // Attached, detach joins it; under the preload nobody does.
+    bool joinable = is_loaded_late();
+    pthread_attr_setdetachstate(&attributes, joinable ? PTHREAD_CREATE_JOINABLE : PTHREAD_CREATE_DETACHED);
     pthread_t thread;
-    if (pthread_create(&thread, &attributes, run, nullptr) != 0) {
+    g_stopping.store(false);
+    if (pthread_create(&thread, &attributes, run, nullptr) == 0) {
+        g_thread = thread;
+        g_joinable = joinable;
+    } else {
         static const char message[] = "fdtrack: cannot start the dump thread; only the exit report will be written\n";
         ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
         (void)ignored;
     }
     pthread_attr_destroy(&attributes);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+void stop_dump_thread() {
+    if (!g_running.load()) return;
+    g_stopping.store(true);
+    {
+        HeldFdUse use;
+        int fd = HeldFdUse::fd(g_wake_fd);
+        uint64_t one = 1;
+        if (fd >= 0) {
+            ssize_t ignored = write(fd, &one, sizeof one);
+            (void)ignored;
+        }
+    }
+    if (g_joinable) pthread_join(g_thread, nullptr);
+    g_joinable = false;
+    release_held_fd(&g_listen_fd);
+    release_held_fd(&g_wake_fd);
+    g_pending.store(0);
+    g_running.store(false);
 }
 
 void request_dump(DumpRequest why) {

@@ -16,6 +16,12 @@ enum DumpRequest : unsigned {
 // first fd (record_fd). Safe to call often: after the first time it is one load.
 void ensure_dump_thread();
 
+// Detach: stops the thread and waits for it (a dump it is writing is
+// finished first), then closes the eventfd and the control socket. The next
+// ensure_dump_thread() starts anew. Attached, the thread is joinable, and it
+// also redirects objects the program loaded without dlopen (got_patch.h).
+void stop_dump_thread();
+
 // Async-signal-safe: asks the dump thread for a report.
 void request_dump(DumpRequest why);
 

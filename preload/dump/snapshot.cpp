@@ -30,6 +30,7 @@
 #include "preload/track/stack_table.h"
 #include "preload/dump/symbolizer.h"
 #include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
 #include "report/growth.h"
 #include "report/suppressions.h"
 #include "report/user_code.h"
@@ -173,6 +174,7 @@ const char* origin_name(Origin origin) {
     switch (origin) {
         case Origin::tracked: return "tracked";
         case Origin::inherited: return "inherited";
+        case Origin::before_attach: return "before_attach";
         default: return "unknown";
     }
 }
@@ -437,6 +439,10 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
         report.fds.push_back(std::move(entry));
     }
     report.open_count = static_cast<int>(report.fds.size());
+    if (is_loaded_late()) {
+        report.open_before_attach = static_cast<int>(std::count_if(
+            report.fds.begin(), report.fds.end(), [](const FdEntry& fd) { return fd.origin == "before_attach"; }));
+    }
     if (described) described(listed);
 
     Symbolizer symbolizer;
@@ -456,12 +462,15 @@ Report take_counts() {
     // may ask every 2 s of a process with 20,000 fds.
     int64_t now = monotonic_ns();
     std::map<uint32_t, Site> sites;
+    int before_attach = 0;
     for (int fd = 0, max = registry().max_fd(); fd <= max; ++fd) {
         FdInfo info = registry().get(fd);
+        before_attach += info.origin == Origin::before_attach;
         if (info.origin != Origin::tracked) continue;
         count_in(sites[info.stack], info.call, info.created_ns < now ? double(now - info.created_ns) / 1e9 : 0.0);
     }
     report.open_count = registry().live_count();
+    if (is_loaded_late()) report.open_before_attach = before_attach;
 
     Symbolizer symbolizer;
     add_sites(report, sites, symbolizer);

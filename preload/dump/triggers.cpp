@@ -42,6 +42,11 @@ void fd_count_rose() {
     if (g_armed.exchange(false)) request_dump(kDumpThreshold);
 }
 
+void reset_triggers() {
+    g_threshold.store(0, std::memory_order_relaxed);
+    g_armed.store(true, std::memory_order_relaxed);
+}
+
 bool threshold_still_reached() { return registry().live_count() >= threshold(); }
 
 void fd_count_fell() {

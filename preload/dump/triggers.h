@@ -17,5 +17,7 @@ void fd_count_fell();
 void out_of_fds();
 // At dump time: the open count is still at or above the threshold.
 bool threshold_still_reached();
+// At attach: the threshold is computed anew from the settings given then.
+void reset_triggers();
 
 }  // namespace fdtrack

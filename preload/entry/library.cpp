@@ -1,10 +1,14 @@
 // libfdtrack.so's life cycle: start tracking when loaded, follow forks, write
 // the exit report when the program ends.
+#include <elf.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "preload/track/child_path.h"
 #include "preload/track/config.h"
 #include "preload/dump/dump.h"
 #include "preload/dump/dump_signal.h"
@@ -17,10 +21,41 @@
 #include "preload/track/registry.h"
 #include "preload/dump/snapshot.h"
 #include "preload/track/thread_state.h"
+#include "preload/hooks/real_symbol.h"
 #include "preload/track/tracker.h"
+
+extern "C" const ElfW(Ehdr) __ehdr_start;  // our own load address
 
 namespace fdtrack {
 namespace {
+
+struct Order {
+    bool seen_libc = false;
+    bool before_libc = false;
+};
+
+FDTRACK_CHILD_PATH int find_order(dl_phdr_info* info, size_t, void* data) {
+    auto* order = static_cast<Order*>(data);
+    if (info->dlpi_addr == reinterpret_cast<ElfW(Addr)>(&__ehdr_start)) {
+        order->before_libc = !order->seen_libc;
+        return 1;
+    }
+    const char* slash = info->dlpi_name ? strrchr(info->dlpi_name, '/') : nullptr;
+    const char* name = slash ? slash + 1 : info->dlpi_name;
+    if (name && !strncmp(name, "libc.so", 7)) order->seen_libc = true;
+    return 0;
+}
+
+// Preloaded (LD_PRELOAD, /etc/ld.so.preload) or linked in, libfdtrack.so is
+// loaded with the program, ahead of libc.so.6 in the link map; dlopen'ed into
+// a running process (`fdtrack attach`, or a program opening it itself) it is
+// appended after it. The link map is what the loader did, whatever the
+// environment says now (a program may have cleared LD_PRELOAD).
+FDTRACK_CHILD_PATH bool loaded_with_the_program() {
+    Order order;
+    dl_iterate_phdr(find_order, &order);
+    return order.before_libc;
+}
 
 // CPython closes what the program leaked while it finalizes, long before ELF
 // destructors run: this is called from Python's atexit instead.
@@ -52,6 +87,13 @@ void at_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
 }
 
 __attribute__((constructor(101))) void on_load() {
+    // Dlopen'ed: nothing is started or changed (no thread, handler, fd,
+    // environment or fork handler) until fdtrack_attach_start, if ever.
+    if (!loaded_with_the_program()) {
+        find_real_symbols_anywhere();
+        loaded_late();
+        return;
+    }
     read_settings();
     // In every process, tracked or not (a shell fdtrack does not follow
     // still forks and execs).

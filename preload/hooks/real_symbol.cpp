@@ -1,5 +1,6 @@
 // Resolves the real libc functions behind the hooks by reading the dynamic
-// symbol tables of the loaded objects that come after libfdtrack.so.
+// symbol tables of the loaded objects that come after libfdtrack.so (or,
+// attached, of every other object).
 #include "preload/hooks/real_symbol.h"
 
 #include <dlfcn.h>
@@ -14,6 +15,8 @@ extern "C" const ElfW(Ehdr) __ehdr_start;  // our own load address, set by the l
 
 namespace fdtrack {
 namespace {
+
+bool g_anywhere = false;  // attach mode: see find_real_symbols_anywhere
 
 struct Lookup {
     const char* name;
@@ -97,7 +100,7 @@ int visit_object(dl_phdr_info* info, size_t, void* data) {
         lookup->past_self = true;
         return 0;
     }
-    if (!lookup->past_self) return 0;
+    if (!lookup->past_self && !g_anywhere) return 0;
     lookup->found = lookup_in_object(info, lookup->name, lookup->gnu_hash);
     return lookup->found != nullptr;
 }
@@ -113,7 +116,15 @@ void* find_next_symbol(const char* name) {
     }
     // An IFUNC or an unusual object: dlsym knows every case, and by now
     // allocation is unlikely to be the problem.
-    return lookup.found ? lookup.found : dlsym(RTLD_NEXT, name);
+    // Attached, RTLD_NEXT would search only what was loaded after us; our
+    // own definitions are not in the global scope (dlopen'ed RTLD_LOCAL).
+    return lookup.found ? lookup.found : dlsym(g_anywhere ? RTLD_DEFAULT : RTLD_NEXT, name);
+}
+
+void find_real_symbols_anywhere() { g_anywhere = true; }
+
+void* find_symbol_in(const dl_phdr_info* info, const char* name) {
+    return lookup_in_object(info, name, gnu_hash(name));
 }
 
 void report_missing_symbol(const char* name) {

@@ -3,12 +3,24 @@
 // reached from inside a custom allocator's initialisation.
 #pragma once
 
+#include <link.h>
+
 #include <atomic>
 
 namespace fdtrack {
 
 // The address of the next definition of `name`, or nullptr.
 void* find_next_symbol(const char* name);
+
+// Attach mode: libfdtrack.so was dlopen'ed after start, so it is last in the
+// link map and nothing comes "after" it. The real function is then the first
+// definition that is not ours, in link-map order: the one the program's own
+// references were bound to. Set once, by the constructor, before any lookup.
+void find_real_symbols_anywhere();
+
+// `name`'s default-version function definition in the object `info`
+// describes, or nullptr (GNU hash tables only; not IFUNCs).
+void* find_symbol_in(const dl_phdr_info* info, const char* name);
 
 // Reports once on stderr that `name` has no real definition; hooks then fail
 // with ENOSYS rather than crash.

@@ -40,4 +40,9 @@ std::vector<BadCloseRecord> bad_closes() {
     return records;
 }
 
+void clear_bad_closes() {
+    int n = g_reserved.exchange(0);
+    for (int i = 0; i < n && i < kCapacity; ++i) g_ready[i].store(false, std::memory_order_relaxed);
+}
+
 }  // namespace fdtrack

@@ -24,4 +24,7 @@ void record_bad_close(int fd, const char* error, uint32_t site, uint32_t opened_
 // Every bad close so far, oldest first (report time).
 std::vector<BadCloseRecord> bad_closes();
 
+// Forgets them all (detach: a later attach reports only its own period).
+void clear_bad_closes();
+
 }  // namespace fdtrack

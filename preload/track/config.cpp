@@ -1,4 +1,5 @@
-// Reads fdtrack's FDTRACK_* settings from the environment.
+// Reads fdtrack's FDTRACK_* settings from the environment, or in attach mode
+// from the settings text `fdtrack attach` passes.
 #include "preload/track/child_path.h"
 #include "preload/track/config.h"
 
@@ -64,14 +65,28 @@ bool parse_absolute_paths(const char* text) {
     return true;
 }
 
-// The process's own environment, read directly: a program may export its
-// own getenv (bash does, answering from its shell variables).
-FDTRACK_CHILD_PATH const char* environment(const char* name) {
+// `name`'s value in a NULL-terminated array of NAME=VALUE strings.
+FDTRACK_CHILD_PATH const char* lookup(char* const* entries, const char* name) {
     size_t length = strlen(name);
-    for (char** entry = environ; entry && *entry; ++entry) {
+    for (char* const* entry = entries; entry && *entry; ++entry) {
         if (strncmp(*entry, name, length) == 0 && (*entry)[length] == '=') return *entry + length + 1;
     }
     return nullptr;
+}
+
+// Attach mode's settings, split into NAME=VALUE strings in place (no
+// allocation: the text is copied here); null entries outside attach mode.
+char g_attach_settings_text[16384];
+char* g_attach_settings[256];
+bool g_from_attach_settings = false;
+
+// The process's own environment, read directly: a program may export its
+// own getenv (bash does, answering from its shell variables). In attach mode,
+// the settings given instead (TMPDIR falls back to the environment).
+FDTRACK_CHILD_PATH const char* environment(const char* name) {
+    if (!g_from_attach_settings) return lookup(environ, name);
+    const char* value = lookup(g_attach_settings, name);
+    return value || strcmp(name, "TMPDIR") != 0 ? value : lookup(environ, name);
 }
 
 FDTRACK_CHILD_PATH const char* keep(const char* variable, const char* value) {
@@ -149,6 +164,28 @@ FDTRACK_CHILD_PATH const Config& read_settings() {
 FDTRACK_CHILD_PATH const Config& config() {
     if (g_settings.state.load(std::memory_order_acquire) == 2) return g_settings.config;
     return read_settings();
+}
+
+bool configure_from_settings(const char* text) {
+    size_t size = strlen(text) + 1;
+    if (size > sizeof g_attach_settings_text) return false;
+    memcpy(g_attach_settings_text, text, size);
+    size_t n = 0;
+    for (char* line = g_attach_settings_text; *line && n + 1 < sizeof g_attach_settings / sizeof *g_attach_settings;) {
+        char* end = strchrnul(line, '\n');
+        bool last = *end == '\0';
+        *end = '\0';
+        if (strchr(line, '=')) g_attach_settings[n++] = line;
+        if (last) break;
+        line = end + 1;
+    }
+    g_attach_settings[n] = nullptr;
+    g_from_attach_settings = true;
+    g_settings.config = Config{};
+    g_settings.kept_used = 0;
+    parse(g_settings.config);
+    g_settings.state.store(2, std::memory_order_release);
+    return true;
 }
 
 FDTRACK_CHILD_PATH bool parse_bool(const char* text, bool* out) {

@@ -34,6 +34,17 @@ const Config& config();
 // first reading a page it is about to write.
 const Config& read_settings();
 
+// Attach mode (fdtrack_attach_start): the settings come from `text`,
+// NUL-terminated `NAME=VALUE` lines, parsed by the same code as the
+// environment; a variable absent keeps its default. The target's own
+// environment is not read for FDTRACK_* (it says what the program was started
+// with, not what the user attaching asks for); TMPDIR comes from `text` when
+// given, else from the environment, as the default output directory is where
+// the program's own would be. Replaces any earlier configuration: call it only
+// while nothing reads config() (before tracking starts). False when `text` is
+// longer than fdtrack keeps (16 KiB).
+bool configure_from_settings(const char* text);
+
 // Parses a signal name as FDTRACK_SIGNAL takes it (USR1, SIGUSR2, RTMIN+3,
 // none); returns -1 if malformed, 0 for none.
 int parse_signal_name(const char* text);

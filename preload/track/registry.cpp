@@ -51,7 +51,8 @@ void unlock(Registry::Slot& s) {
 }
 
 bool counts(uint8_t origin) {
-    return origin == static_cast<uint8_t>(Origin::tracked) || origin == static_cast<uint8_t>(Origin::inherited);
+    auto o = static_cast<Origin>(origin);
+    return o == Origin::tracked || is_found_open(o);
 }
 
 bool is_free(uint8_t origin) {
@@ -103,7 +104,7 @@ void Registry::put(int fd, const FdInfo& info) {
     }
 }
 
-void Registry::put_inherited(int fd) {
+void Registry::put_inherited(int fd, Origin origin) {
     Slot* s = slot(fd, true);
     if (!s) return;
     lock(*s);
@@ -116,7 +117,7 @@ void Registry::put_inherited(int fd) {
         s->created_ns.store(0, std::memory_order_relaxed);
         s->thread[0].store(0, std::memory_order_relaxed);
         s->thread[1].store(0, std::memory_order_relaxed);
-        s->origin.store(static_cast<uint8_t>(Origin::inherited), std::memory_order_relaxed);
+        s->origin.store(static_cast<uint8_t>(origin), std::memory_order_relaxed);
     }
     unlock(*s);
     if (!was_empty) return;
@@ -143,9 +144,9 @@ Origin Registry::remove(int fd, FdInfo* removed, const void* closer) {
         removed->stack = s->stack.load(std::memory_order_relaxed);
         removed->held_by_stream = s->held_by_stream.load(std::memory_order_relaxed);
     }
-    // A closed number remembers it was open (tracked or inherited): closing
-    // it again is a double close, as valgrind reports it for either.
-    bool was_program_fd = before == static_cast<uint8_t>(Origin::tracked) || before == static_cast<uint8_t>(Origin::inherited);
+    // A closed number remembers it was open (tracked, inherited or open
+    // before attach): closing it again is a double close, as valgrind reports it.
+    bool was_program_fd = counts(before);
     Origin after = was_program_fd ? Origin::closed : Origin::empty;
     uint32_t stack = s->stack.load(std::memory_order_relaxed);
     s->closed_by.store(reinterpret_cast<uintptr_t>(closer), std::memory_order_relaxed);
@@ -194,6 +195,25 @@ void Registry::repair_after_fork() {
         uint32_t seq = s->seq.load(std::memory_order_relaxed);
         if (seq & 1) s->seq.store(seq + 1, std::memory_order_relaxed);
     }
+}
+
+void Registry::clear() {
+    int max = max_fd();
+    for (int fd = 0; fd <= max; ++fd) {
+        Slot* s = slot(fd, false);
+        if (!s) {
+            fd |= kChunkSize - 1;
+            continue;
+        }
+        uint8_t origin = s->origin.load(std::memory_order_relaxed);
+        if (origin == static_cast<uint8_t>(Origin::empty) || origin == static_cast<uint8_t>(Origin::own)) continue;
+        lock(*s);
+        s->origin.store(static_cast<uint8_t>(Origin::empty), std::memory_order_relaxed);
+        s->stack.store(0, std::memory_order_relaxed);
+        s->closed_by.store(0, std::memory_order_relaxed);
+        unlock(*s);
+    }
+    live_.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace fdtrack

@@ -19,12 +19,17 @@ enum class Origin : uint8_t {
     own,        // fdtrack's own descriptor: hidden from the program and the report
     closed,     // was tracked or inherited, then closed through a hook: not open,
                 // but a second close of the number is a double close (its opener is kept)
+    before_attach,  // already open when `fdtrack attach` started tracking: never a leak, no site
 };
 
 // Whether a slot holds an fd that is open as far as the registry knows.
 inline bool is_open_origin(Origin origin) {
-    return origin == Origin::tracked || origin == Origin::inherited || origin == Origin::own;
+    return origin == Origin::tracked || origin == Origin::inherited || origin == Origin::own ||
+           origin == Origin::before_attach;
 }
+
+// The program's fds that were open before fdtrack saw them created (not fdtrack's own).
+inline bool is_found_open(Origin origin) { return origin == Origin::inherited || origin == Origin::before_attach; }
 
 // The clock records are stamped with: CLOCK_MONOTONIC is system-wide, so
 // ages stay right across an exec hand-over.
@@ -59,8 +64,9 @@ public:
     // Records `fd` as created now, replacing whatever the slot held (a missed
     // close, or the implicit close of dup2 onto a live fd).
     void put(int fd, const FdInfo& info);
-    // Records an fd found open at load time, unless a hook got there first.
-    void put_inherited(int fd);
+    // Records an fd found open when tracking started (`origin`: inherited at
+    // load, before_attach at attach), unless a hook got there first.
+    void put_inherited(int fd, Origin origin = Origin::inherited);
     // Forgets `fd` and returns what it was (Origin::empty if unknown); a
     // tracked record becomes Origin::closed and keeps its opener, and
     // `closer` (the caller of close: one address, no stack walk on a close).
@@ -75,6 +81,10 @@ public:
 
     // In a fork child another thread may have died mid-write: reopen its slots.
     void repair_after_fork();
+    // Empties every slot but fdtrack's own (detach, and the start of an
+    // attach): the chunks stay mapped, since a hook still in flight may be
+    // about to write one.
+    void clear();
 
     struct Slot;
 

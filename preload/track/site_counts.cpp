@@ -49,4 +49,12 @@ int32_t open_count(uint32_t id) {
 
 uint32_t counted_ids() { return g_end.load(std::memory_order_relaxed); }
 
+void clear_open_counts() {
+    for (uint32_t index = 0; index < kBlocks; ++index) {
+        Block* counts = block(index, false);
+        if (!counts) continue;
+        for (auto& count : *counts) count.store(0, std::memory_order_relaxed);
+    }
+}
+
 }  // namespace fdtrack

@@ -18,4 +18,7 @@ int32_t open_count(uint32_t id);
 // One past the highest id counted so far.
 uint32_t counted_ids();
 
+// Every count back to 0: a detach forgets what the attached period counted.
+void clear_open_counts();
+
 }  // namespace fdtrack

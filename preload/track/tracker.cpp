@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "preload/track/bad_closes.h"
+#include "preload/track/site_counts.h"
 #include "preload/track/config.h"
 #include "preload/dump/dump.h"
 #include "preload/dump/dump_thread.h"
@@ -64,9 +65,10 @@ FDTRACK_CHILD_PATH bool is_followed_process() {
     return root == static_cast<long>(getpid()) || config().follow_children;
 }
 
-// Fds open before tracking starts are "inherited". Raw getdents64 into a
-// stack buffer: this may run inside a hook, before malloc is usable.
-void mark_inherited() {
+// Fds open before tracking starts are "inherited" (or, attached,
+// "before_attach"). Raw getdents64 into a stack buffer: this may run inside a
+// hook, before malloc is usable.
+void mark_inherited(Origin origin = Origin::inherited) {
     Reentry own;
     int dir = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir < 0) return;
@@ -86,7 +88,8 @@ void mark_inherited() {
             offset += entry->reclen;
             if (entry->name[0] < '0' || entry->name[0] > '9') continue;
             int fd = atoi(entry->name);
-            if (fd != dir) registry().put_inherited(fd);
+            // fdtrack's own fds (adopted through the hooks) keep their records.
+            if (fd != dir) registry().put_inherited(fd, origin);
         }
     }
     syscall(SYS_close, dir);
@@ -186,6 +189,39 @@ void resolve_python_frame(const PyFrameKey& key, PyFrameText* out) {
 }  // namespace
 
 FDTRACK_CHILD_PATH bool exec_stays_tracked() { return is_followed_process(); }
+
+namespace {
+std::atomic<bool> g_loaded_late{false};
+}  // namespace
+
+void loaded_late() {
+    g_loaded_late.store(true);
+    g_mode.store(kDormant, std::memory_order_release);
+}
+
+bool is_loaded_late() { return g_loaded_late.load(std::memory_order_relaxed); }
+
+void start_attached_tracking() {
+    Reentry own;
+    native_stack_init();
+    g_root_pid.store(static_cast<long>(getpid()), std::memory_order_relaxed);
+    // What a hook that returned late after the last detach recorded, and
+    // that period's counts: gone. fdtrack's own fds stay recorded (own).
+    registry().clear();
+    clear_open_counts();
+    clear_bad_closes();
+    // Active first, then the scan: an fd a hook records meanwhile keeps its
+    // stack (put_inherited fills only empty slots).
+    g_mode.store(kActive, std::memory_order_release);
+    mark_inherited(Origin::before_attach);
+}
+
+void stop_attached_tracking() {
+    g_mode.store(kDormant, std::memory_order_release);
+    registry().clear();
+    clear_open_counts();
+    clear_bad_closes();
+}
 
 namespace {
 
@@ -371,6 +407,12 @@ void release_held_fd(int* holder) {
     while (g_uses.load() > 0) sched_yield();  // a use that read the number
     registry().remove(fd);
     syscall(SYS_close, fd);
+}
+
+void release_all_held_fds() {
+    for (auto& slot : g_holders) {
+        if (int* holder = slot.load()) release_held_fd(holder);
+    }
 }
 
 void make_room_for(int target) {

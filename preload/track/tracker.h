@@ -31,6 +31,19 @@ void fork_child_started();
 // own since the fork, and still holds the parent's view.
 bool is_unsettled_fork_child();
 
+// Attach mode (preload/attach/): libfdtrack.so was dlopen'ed into a process
+// already running. The constructor calls loaded_late(): nothing is tracked
+// until start_attached_tracking(), which forgets any earlier attached period
+// and records the fds open now as before_attach; stop_attached_tracking()
+// makes every hook a plain call to the real function again and forgets what
+// was recorded. A hook already inside a blocking call (accept) when the
+// tracking stops may still record once when it returns: the next start
+// forgets that too.
+void loaded_late();
+bool is_loaded_late();
+void start_attached_tracking();
+void stop_attached_tracking();
+
 // Whether an image this process execs now will be tracked too: the same pid
 // (a wrapper script exec'ing python), or children followed on request.
 bool exec_stays_tracked();
@@ -73,6 +86,9 @@ void call_failed(int error);
 void hold_own_fd(int* holder);
 // Closes the fd `*holder` holds, once no use is in flight; `*holder` becomes -1.
 void release_held_fd(int* holder);
+// Detach: closes every held own fd (report directories, libunwind's pipe,
+// whose holder then reads -1 and makes a new pipe when next used).
+void release_all_held_fds();
 // Frees `target` if it is a held own fd (an own fd held by nobody, such as
 // a report being written, stays: it is closed again soon).
 void make_room_for(int target);

@@ -240,6 +240,9 @@
     } else {
       addFact('time', 'time', report.time + ' (' + report.trigger + ')');
       addFact('open', 'open fds', report.open_count + ' / ' + formatLimit(report.rlimit_nofile));
+      if (report.open_before_attach !== undefined) {
+        addFact('before-attach', 'attached', plural(report.open_before_attach, 'fd', 'fds') + ' open before it');
+      }
       addFact('tracked', 'tracked', plural(total, 'fd', 'fds') + ' from ' + plural(rows.length, 'site', 'sites'));
       const grow = rows.filter(growing).length;
       if (grow) addFact('growing', 'growing', plural(grow, 'site', 'sites'));
@@ -655,6 +658,9 @@
     $('bad-closes-section').hidden = false;
   }
 
+  // How the fds that are not counted came to be open, in words.
+  const ORIGIN_NAMES = {unknown: 'creation not seen', before_attach: 'open before attach'};
+
   function drawOtherFds() {
     if (!report) return;
     const others = report.fds.filter(fd => fd.origin !== 'tracked').sort((a, b) => a.fd - b.fd);
@@ -663,14 +669,16 @@
     for (const fd of others.slice(0, MAX_FD_ROWS)) {
       const tr = element('tr');
       tr.appendChild(element('td', 'num', fd.fd));
-      tr.appendChild(element('td', null, fd.origin === 'unknown' ? 'creation not seen' : fd.origin));
+      tr.appendChild(element('td', null, ORIGIN_NAMES[fd.origin] || fd.origin));
       tr.appendChild(element('td', null, fd.kind));
       tr.appendChild(element('td', 'name', fd.target));
       tr.appendChild(element('td', null, fd.state || ''));
       body.appendChild(tr);
     }
-    $('other-fds-heading').textContent =
-      `Not counted: ${plural(others.length, 'fd', 'fds')} inherited, or created where fdtrack did not see it`;
+    const beforeAttach = others.filter(fd => fd.origin === 'before_attach').length;
+    $('other-fds-heading').textContent = beforeAttach
+      ? `Not counted: ${plural(others.length, 'fd', 'fds')}, ${beforeAttach} of them open before fdtrack attach`
+      : `Not counted: ${plural(others.length, 'fd', 'fds')} inherited, or created where fdtrack did not see it`;
     $('other-fds-section').hidden = false;
   }
 

@@ -76,6 +76,20 @@ TEST(Diff, SitesSharingAStackAreSummed) {
     EXPECT_EQ(grown[0].site.id, 3);
 }
 
+TEST(Diff, SaysHowManyFdsWereOpenBeforeAnAttach) {
+    Report older = report_with({site(1, 2, 34)});
+    Report newer = report_with({site(1, 5, 34)});
+    newer.open_before_attach = 40;
+    std::vector<SiteGrowth> grown = diff_reports(older, newer);
+    ASSERT_EQ(grown.size(), 1u);
+    EXPECT_NE(render_diff_text(older, newer, grown).find("attached: 40 fds open before fdtrack attach in the newer "
+                                                         "report, not compared"),
+              std::string::npos);
+    auto j = nlohmann::json::parse(diff_to_json(older, newer, grown));
+    EXPECT_EQ(j["new"]["open_before_attach"], 40);
+    EXPECT_FALSE(j["old"].contains("open_before_attach"));
+}
+
 TEST(Diff, TextAndJson) {
     Report older = report_with({site(1, 2, 34)});
     Report newer = report_with({site(1, 5, 34)});

@@ -263,6 +263,19 @@ TEST(ReportJson, RejectsAnUnknownOrigin) {
     expect_error(j.dump(), "fds[1].origin");
 }
 
+// fdtrack attach: the fds open before it, and their number, survive a round trip.
+TEST(ReportJson, ReadsFdsOpenBeforeAnAttach) {
+    Report report = sample_report();
+    report.fds[3].origin = "before_attach";
+    report.open_before_attach = 1;
+    Report back = report_from_json(report_to_json(report));
+    EXPECT_EQ(back.fds[3].origin, "before_attach");
+    ASSERT_TRUE(back.open_before_attach);
+    EXPECT_EQ(*back.open_before_attach, 1);
+    EXPECT_FALSE(report_from_json(report_to_json(sample_report())).open_before_attach);  // preloaded: absent
+    EXPECT_FALSE(is_leak(back.fds[3]));
+}
+
 TEST(ReportJson, RejectsAnUnknownExitState) {
     auto j = sample_json();
     j["fds"][1]["at_exit"] = "closed";

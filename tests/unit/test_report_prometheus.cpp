@@ -64,6 +64,16 @@ TEST(Prometheus, TopSitesAndOtherAddUp) {
     EXPECT_EQ(families[2].samples[0].value, 4);         // sites with fds open
 }
 
+TEST(Prometheus, FdsOpenBeforeAnAttachHaveTheirOwnGauge) {
+    Report attached = counts(42, {site(1, 5, 10)});
+    attached.open_before_attach = 40;
+    std::string text = exposition_text(process_metrics({attached, counts(43, {})}, 10));
+    EXPECT_NE(text.find("# TYPE fdtrack_open_fds_before_attach gauge\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("fdtrack_open_fds_before_attach{pid=\"42\""), std::string::npos) << text;
+    EXPECT_EQ(text.find("fdtrack_open_fds_before_attach{pid=\"43\""), std::string::npos) << text;
+    EXPECT_EQ(exposition_text(process_metrics({counts(43, {})}, 10)).find("before_attach"), std::string::npos);
+}
+
 TEST(Prometheus, NoTopSitesLeavesOnlyOther) {
     std::vector<MetricFamily> families = process_metrics({counts(42, {site(1, 2, 10), site(2, 3, 11)})}, 0);
     ASSERT_EQ(families[3].samples.size(), 1u);

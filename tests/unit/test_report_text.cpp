@@ -229,6 +229,25 @@ TEST(RenderText, CountsOnlyLeaks) {
     EXPECT_EQ(text.find("/tmp/suppressed"), std::string::npos) << text;
 }
 
+TEST(RenderText, ListsFdsOpenBeforeAnAttachApart) {
+    Report report = exit_report();
+    for (int fd : {20, 21, 22, 30}) {
+        FdEntry before;
+        before.fd = fd;
+        before.origin = "before_attach";
+        before.kind = "file";
+        report.fds.push_back(before);
+    }
+    report.open_before_attach = 4;
+    std::string text = render_text(report);
+    EXPECT_NE(text.find("  attached: tracked since fdtrack attach; 4 fds open before it, not counted\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("Open before attach (not counted): 4 fds (20-22, 30)\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("11/1024 fds open, 5 leaked from 3 sites"), std::string::npos) << text;  // not leaks
+    EXPECT_NE(text.find("Suppressed: 1 fd (13)\n"), std::string::npos) << text;
+}
+
 TEST(RenderText, ShowsExamplesAndStacks) {
     std::string text = render_text(exit_report());
     EXPECT_NE(text.find("fd 11  file  2.0s  /tmp/five-a"), std::string::npos) << text;

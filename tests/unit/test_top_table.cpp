@@ -134,6 +134,17 @@ TEST(TopPlain, ShowsTheProcessAndTheSitesInOrder) {
     EXPECT_EQ(header_lines(table, 10)[2], "  fds: 530/1024 (52%) open [#####.....], -/min; 2 sites, 1 growing");
 }
 
+TEST(TopPlain, SaysHowManyFdsWereOpenBeforeAnAttach) {
+    TopTable table;
+    Report report = counts({site(1, 5)}, 45);
+    report.open_before_attach = 40;
+    table.update(report, 0);
+    EXPECT_EQ(header_lines(table, 0).back(), "  attached: 40 fds open before fdtrack attach, not counted in any site");
+    TopTable preloaded;
+    preloaded.update(counts({site(1, 5)}, 45), 0);
+    EXPECT_EQ(header_lines(preloaded, 0).size(), 3u);
+}
+
 TEST(TopPlain, EscapesWhatTheProgramNamed) {
     TopTable table;
     Report report = counts({site(1, 1)});
