@@ -5,6 +5,9 @@ their number does not depend on what else the machine is doing. The times
 themselves are measured by bench/fd_bench.cpp."""
 
 import os
+import subprocess
+
+import pytest
 
 from conftest import LIBRARY
 
@@ -31,3 +34,22 @@ def test_an_exec_d_child_fdtrack_does_not_follow_touches_few_pages(tmp_path):
     added = fewest_faults_of_true(preloaded) - fewest_faults_of_true(plain)
     assert added <= 20, f"an exec'd child that is not tracked takes {added} page faults more than without fdtrack"
     assert not list(tmp_path.iterdir()), "a child that is not tracked writes nothing"
+
+
+FORKS = "import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nos.waitpid(pid, 0)\nprint('forked')\n"
+
+
+@pytest.mark.xfail(strict=True, reason="issue #10: fdtrack's dump thread, present from the start, makes every "
+                   "tracked program multi-threaded; CPython 3.12+ then warns at each os.fork()")
+def test_a_python_that_forks_prints_what_it_prints_without_fdtrack(fdtrack_build, interpreter, tmp_path):
+    """CPython 3.12 and later warn on stderr (DeprecationWarning, an error under
+    -W error) when a process with more than one thread forks: they read the
+    thread count from /proc/self/stat. A single-threaded program must not
+    become one that warns because fdtrack watches it."""
+    if interpreter.minor < (3, 12):
+        pytest.skip("CPython warns about forking with threads from 3.12 on")
+    plain = subprocess.run([interpreter.path, "-c", FORKS], capture_output=True, text=True, timeout=60)
+    env = dict(os.environ, LD_PRELOAD=str(LIBRARY), FDTRACK_OUTPUT=str(tmp_path), FDTRACK_EXIT_REPORT=str(tmp_path / "exit"))
+    tracked = subprocess.run([interpreter.path, "-c", FORKS], capture_output=True, text=True, timeout=60, env=env)
+    assert (plain.returncode, plain.stdout, plain.stderr) == (0, "forked\n", "")
+    assert (tracked.returncode, tracked.stdout, tracked.stderr) == (plain.returncode, plain.stdout, plain.stderr)
