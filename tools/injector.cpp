@@ -90,7 +90,8 @@ char state_of(const std::string& stat_path) {
 
 class ElfFile {
 public:
-    explicit ElfFile(const std::string& path) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+    explicit ElfFile(const std::string& path) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)) {}
+    explicit ElfFile(int fd) : fd_(fd) {}
     ~ElfFile() {
         if (fd_ >= 0) close(fd_);
     }
@@ -205,8 +206,39 @@ std::optional<Symbol> exported_function(const ElfFile& elf, const std::string& n
 
 }  // namespace
 
+namespace {
+
+// The file mapped at `mapped.start`, as the target maps it. Through
+// /proc/PID/map_files when fdtrack may (root): no path is followed, and a
+// library deleted or replaced since it was mapped (a package upgrade) is
+// still the one read. Else by its path through the target's root. Either
+// way only a regular file with the mapping's device and inode: a path that
+// now leads to a FIFO, a device or another file (swapped by its owner while
+// root reads it) gives nothing. -1 then.
+int open_mapped(int pid, const MappedFile& mapped) {
+    std::string range_start = fmt::format("{:x}-", mapped.start);
+    int fd = -1;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(proc_path(pid, "map_files"), error)) {
+        if (entry.path().filename().string().rfind(range_start, 0) == 0) {
+            fd = open(entry.path().c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+            break;
+        }
+    }
+    if (fd < 0) fd = open(target_view(pid, mapped.path).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat file{};
+    if (fd >= 0 && (fstat(fd, &file) != 0 || !S_ISREG(file.st_mode) || file.st_dev != mapped.dev ||
+                    file.st_ino != mapped.inode)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+}  // namespace
+
 std::optional<uint64_t> symbol_address(int pid, const MappedFile& mapped, const std::string& name) {
-    std::optional<Symbol> symbol = exported_function(ElfFile(target_view(pid, mapped.path)), name);
+    std::optional<Symbol> symbol = exported_function(ElfFile(open_mapped(pid, mapped)), name);
     if (!symbol) return std::nullopt;
     return mapped.start - symbol->first_vaddr + symbol->value;
 }
@@ -365,8 +397,13 @@ struct StoppedThread::Saved {
 
 StoppedThread::StoppedThread(int pid, std::chrono::milliseconds timeout)
     : pid_(pid), timeout_(timeout), saved_(new Saved) {
-    sigset_t chld = sigchld_set();
-    pthread_sigmask(SIG_BLOCK, &chld, &saved_->own_mask);
+    // SIGCHLD is waited for; the rest would end (or stop) fdtrack while the
+    // target's thread runs a call that returns to address 0, or sits stopped:
+    // a Ctrl-C, a closed terminal, `timeout` would crash or hang the target.
+    // Held until the thread is back (the destructor), then acted on.
+    sigset_t held = sigchld_set();
+    for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU}) sigaddset(&held, signal);
+    pthread_sigmask(SIG_BLOCK, &held, &saved_->own_mask);
     try {
         seize_safe_thread(Clock::now() + timeout_);
     } catch (...) {
@@ -433,9 +470,10 @@ void StoppedThread::seize_safe_thread(Clock::time_point deadline) {
                                                   tid_, pid_, ms(timeout_)), true);
                 }
                 if (status >> 16 == PTRACE_EVENT_STOP) break;
-                // A signal for the thread: kept for after (resume delivers it).
-                deferred_signals_.push_back(WSTOPSIG(status));
-                ptrace(PTRACE_CONT, tid_, nullptr, nullptr);
+                // A signal that came first: delivered now, with its siginfo,
+                // as without fdtrack. The thread may then be in its handler
+                // when it stops, running its own code: another is tried.
+                ptrace(PTRACE_CONT, tid_, nullptr, reinterpret_cast<void*>(static_cast<long>(WSTOPSIG(status))));
             }
             stopped_at_ = Clock::now();
             ptrace(PTRACE_GETREGS, tid_, nullptr, &saved_->regs);
@@ -513,8 +551,12 @@ uint64_t StoppedThread::call(uint64_t address, const std::vector<uint64_t>& args
     // interrupted one on resuming into the function (rip - 2).
     regs.orig_rax = static_cast<unsigned long long>(-1);
     if (saved_->have_sigmask) {
-        // A blocked SIGSEGV would be forced through its default action, its handler reset.
-        uint64_t mask = saved_->sigmask & ~(1ull << (SIGSEGV - 1));
+        // Every signal waits, pending with its siginfo (a timer's sival_ptr,
+        // a child's pid), until the thread's own mask is back (resume), and
+        // no handler of the program runs on fdtrack's call. All but SIGSEGV,
+        // which ends the call: blocked it would be forced through its
+        // default action, its handler reset.
+        uint64_t mask = ~(1ull << (SIGSEGV - 1));
         ptrace(PTRACE_SETSIGMASK, tid_, sizeof mask, &mask);
     }
     if (ptrace(PTRACE_SETREGS, tid_, nullptr, &regs) != 0 || ptrace(PTRACE_CONT, tid_, nullptr, nullptr) != 0) {
@@ -528,9 +570,20 @@ uint64_t StoppedThread::call(uint64_t address, const std::vector<uint64_t>& args
                                        "something it cannot get); it was abandoned and the thread put back",
                                        pid_, ms(timeout_), tid_), true);
     };
+    bool said_waiting = false;
     for (;;) {
         int status = wait_stop(deadline, doing);
-        if (status < 0 && abandoning) throw abandoned();  // not even stopping: fdtrack's exit detaches it
+        if (status < 0 && abandoning) {
+            // Not even stopping (an uninterruptible wait). Leaving now would
+            // let it return to address 0 and crash the target: wait.
+            if (!said_waiting) {
+                fmt::print(stderr, "fdtrack: thread {} of process {} does not stop; waiting for it (ending fdtrack "
+                                   "now would crash the process)\n", tid_, pid_);
+                said_waiting = true;
+            }
+            deadline = Clock::now() + std::chrono::seconds(2);
+            continue;
+        }
         if (status < 0) {
             // Stopped where it waits, then put back where it was (resume()).
             ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr);
@@ -554,8 +607,18 @@ uint64_t StoppedThread::call(uint64_t address, const std::vector<uint64_t>& args
                                           "back where it was, but what the call left half done is unknown",
                                           pid_, after.rip), true);
         }
-        deferred_signals_.push_back(signal);
-        ptrace(PTRACE_CONT, tid_, nullptr, nullptr);
+        if (signal == SIGSTOP || signal == SIGTSTP || signal == SIGTTIN || signal == SIGTTOU) {
+            deferred_signals_.push_back(signal);  // a stop for the process: once the thread is back
+            ptrace(PTRACE_CONT, tid_, nullptr, nullptr);
+            continue;
+        }
+        // Everything else is blocked: this one the call raised itself (SIGBUS, SIGFPE...).
+        user_regs_struct after{};
+        ptrace(PTRACE_GETREGS, tid_, nullptr, &after);
+        in_signal_stop_ = true;
+        throw InjectError(fmt::format("the call in process {} raised {} at {:#x}; the thread was put back where it "
+                                      "was, but what the call left half done is unknown",
+                                      pid_, strsignal(signal), after.rip), true);
     }
 }
 
@@ -575,7 +638,17 @@ std::chrono::microseconds StoppedThread::resume() {
         iovec remote{reinterpret_cast<void*>(errno_address_), sizeof saved_errno_};
         process_vm_writev(pid_, &local, 1, &remote, 1, 0);
     }
-    ptrace(PTRACE_SETREGS, tid_, nullptr, &saved_->regs);
+    user_regs_struct regs = saved_->regs;
+    // The interrupt made some waits fail with EINTR rather than restart
+    // (epoll_wait, rt_sigtimedwait, a socket with a receive timeout), as a
+    // signal would have; no signal came, so the program must not see one:
+    // the call is made again. (After a real signal's handler orig_rax is -1.)
+    long call = static_cast<long>(regs.orig_rax);
+    if (static_cast<long>(regs.rax) == -EINTR && (kWaitingCalls.count(call) || kFutexCalls.count(call))) {
+        regs.rax = regs.orig_rax;
+        regs.rip -= 2;  // the syscall instruction
+    }
+    ptrace(PTRACE_SETREGS, tid_, nullptr, &regs);
     if (saved_->xstate_size) {
         iovec xstate{saved_->xstate.data(), saved_->xstate_size};
         ptrace(PTRACE_SETREGSET, tid_, saved_->xstate_type, &xstate);

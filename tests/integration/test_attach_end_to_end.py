@@ -9,6 +9,7 @@ Skipped, saying so, while the built library has no attach entry."""
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,7 @@ def test_leaky_service_attached_while_running(fdtrack_build, python, tmp_path):
     with Service(script, python, tmp_path, preload=False) as service:
         assert [service.get(f"early{i}") for i in range(BEFORE)] == [200] * BEFORE, service.stderr()
         earlier = open_fds(service.pid)
+        attach_started = time.monotonic()
         attached = fdtrack("attach", service.pid, output=tmp_path)
         assert attached.returncode == 0, attached.stderr
         assert [service.get(f"late{i}") for i in range(AFTER)] == [200] * AFTER, service.stderr()
@@ -81,12 +83,16 @@ def test_leaky_service_attached_while_running(fdtrack_build, python, tmp_path):
         assert counts.get((loop_line, "socketpair")) == 2 * AFTER, counts
         assert sum(n for (line, call), n in counts.items() if line == file_line and call in OPEN_CALLS) == AFTER
         # What was open before is listed, described, apart: never a leak of the tracked period.
+        # (A number open then may have been closed since, its request's socket, and
+        # reused by a later leak: then that fd was made after the attach.)
+        since_attach = time.monotonic() - attach_started
+        made_since = [entry for entry in report.fds if entry["origin"] == "tracked" and entry["age_s"] < since_attach]
         for entry in report.fds:
-            if entry["fd"] in earlier:
+            if entry["fd"] in earlier and entry not in made_since:
                 assert entry["origin"] == "before_attach", entry
         before = [entry for entry in report.fds if entry["origin"] == "before_attach"]
         assert len(before) >= 4 * BEFORE, report
-        assert not [entry for entry in report.leaks() if entry["fd"] in earlier]
+        assert not [entry for entry in report.leaks() if entry["fd"] in earlier and entry not in made_since]
 
         detached = fdtrack("detach", service.pid)
         assert detached.returncode == 0, detached.stderr

@@ -232,6 +232,17 @@ def test_a_thread_blocked_in_read_keeps_reading_unaware(start, stand_in, tmp_pat
     assert target.echo("three") == "got three usr2=0"
 
 
+def test_a_thread_waiting_in_epoll_wait_goes_on_waiting_unaware(start, stand_in, tmp_path):
+    """The interrupt makes epoll_wait fail with EINTR where read restarts (signal(7)):
+    with no signal for the program, the call is made again rather than fail."""
+    target = start("epoll")
+    assert target.echo("one") == "got one usr2=0"
+    for _ in range(3):
+        assert fdtrack("attach", target.pid, library=stand_in, output=tmp_path).returncode == 0
+        assert fdtrack("detach", target.pid).returncode == 0
+    assert target.echo("two") == "got two usr2=0"
+
+
 def test_the_borrowed_threads_errno_is_put_back(start, stand_in, tmp_path):
     target = start("errno")
     assert target.echo("before") == "errno 7"
@@ -271,6 +282,24 @@ def test_a_signal_sent_during_the_call_is_delivered_after_it(start, stand_in, tm
     stdout, stderr = attaching.communicate(timeout=60)
     assert attaching.returncode == 0, stderr
     # Counted once by the program's handler, and its read restarted (SA_RESTART), not failed.
+    assert target.echo("x") == "got x usr2=1"
+
+
+def test_a_signal_queued_during_the_call_keeps_its_value(start, stand_in, tmp_path):
+    """Held pending while the call runs (the thread's mask), not taken and sent
+    again: a timer's or sigqueue's value reaches the handler."""
+    target = start("read")
+    attaching = subprocess.Popen([CLI, "attach", str(target.pid), "--depth", "15"], text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=dict(os.environ, FDTRACK_LIB=str(stand_in), FDTRACK_OUTPUT=str(tmp_path)))
+    deadline = time.monotonic() + READ_TIMEOUT
+    while not any(line.startswith("sleeping") for line in log_lines(tmp_path)):
+        assert time.monotonic() < deadline and attaching.poll() is None, attaching.communicate()
+        time.sleep(0.01)
+    subprocess.run(["/usr/bin/kill", "--queue", "4242", "-USR2", str(target.pid)], check=True)
+    stdout, stderr = attaching.communicate(timeout=60)
+    assert attaching.returncode == 0, stderr
+    assert target.echo("value") == "value 4242"
     assert target.echo("x") == "got x usr2=1"
 
 

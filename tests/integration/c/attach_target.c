@@ -5,10 +5,12 @@
            line on stdin is answered with the total so far ("count N");
    spin:   only spins in user code, never waiting in a system call;
    undumpable: read, after prctl(PR_SET_DUMPABLE, 0) (what setuid programs are);
-   errno:  sets errno to 7 before each read of stdin and says "errno N" after.
+   errno:  sets errno to 7 before each read of stdin and says "errno N" after;
+   epoll:  read, each line awaited in epoll_wait(2) first (EINTR: exit 3).
    A read or accept failing with EINTR prints "EINTR" and exits 3: an
    interrupted call must restart unseen. SIGUSR2 (SA_RESTART) is counted
-   and shown in each echo. */
+   and shown in each echo; the line "value" answers "value N", N the
+   sigqueue value of the last SIGUSR2. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,26 +23,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "check.h"
 
 static volatile sig_atomic_t usr2_count;
+static volatile sig_atomic_t usr2_value;
 static atomic_long work_done;
 
-static void on_usr2(int sig) {
+static void on_usr2(int sig, siginfo_t* info, void* context) {
     (void)sig;
+    (void)context;
     usr2_count++;
+    usr2_value = info->si_code == SI_QUEUE ? info->si_value.sival_int : -1;
 }
 
 static void say(const char* text) {
     CHECK(write(1, text, strlen(text)) == (ssize_t)strlen(text));
 }
 
+static void wait_in_epoll(int fd) {
+    int poller = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event event = {.events = EPOLLIN};
+    CHECK(poller >= 0 && epoll_ctl(poller, EPOLL_CTL_ADD, fd, &event) == 0);
+    int n;
+    while ((n = epoll_wait(poller, &event, 1, -1)) < 0 && errno == EINTR && usr2_count > 0) {
+    }
+    if (n < 0 && errno == EINTR) {
+        say("EINTR\n");
+        exit(3);
+    }
+    CHECK(n == 1);
+    close(poller);
+}
+
+static int g_epoll_first;
+
 static void echo_lines(int in, int out) {
     char buffer[256], line[300];
     for (;;) {
+        if (g_epoll_first) wait_in_epoll(in);
         ssize_t n = read(in, buffer, sizeof buffer - 1);
         if (n < 0 && errno == EINTR) {
             say("EINTR\n");
@@ -50,7 +74,9 @@ static void echo_lines(int in, int out) {
         if (n == 0) return;
         buffer[n] = '\0';
         buffer[strcspn(buffer, "\n")] = '\0';
-        if (in == 0 && strcmp(buffer, "count") == 0) {
+        if (strcmp(buffer, "value") == 0) {
+            snprintf(line, sizeof line, "value %d\n", (int)usr2_value);
+        } else if (in == 0 && strcmp(buffer, "count") == 0) {
             snprintf(line, sizeof line, "count %ld\n", atomic_load(&work_done));
         } else {
             snprintf(line, sizeof line, "got %s usr2=%d\n", buffer, (int)usr2_count);
@@ -77,10 +103,14 @@ static void* work(void* unused) {
 int main(int argc, char** argv) {
     CHECK(argc == 2);
     struct sigaction action = {0};
-    action.sa_handler = on_usr2;
-    action.sa_flags = SA_RESTART;
+    action.sa_sigaction = on_usr2;
+    action.sa_flags = SA_RESTART | SA_SIGINFO;
     sigaction(SIGUSR2, &action, NULL);
 
+    if (strcmp(argv[1], "epoll") == 0) {
+        g_epoll_first = 1;
+        argv[1] = "read";
+    }
     if (strcmp(argv[1], "undumpable") == 0) {
         CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
         argv[1] = "read";
