@@ -268,9 +268,8 @@ def test_a_thread_blocked_in_accept_keeps_accepting(start, stand_in, tmp_path):
     assert target.proc.poll() is None
 
 
-def test_a_signal_sent_during_the_call_is_delivered_after_it(start, stand_in, tmp_path):
-    target = start("read")
-    # --depth 15: the stand-in sleeps 1 s inside the call, while the signal comes.
+def attach_sleeping_in_the_call(target, stand_in, tmp_path):
+    """`fdtrack attach` started, once the stand-in sleeps 1 s inside its call (--depth 15)."""
     attaching = subprocess.Popen([CLI, "attach", str(target.pid), "--depth", "15"], text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  env=dict(os.environ, FDTRACK_LIB=str(stand_in), FDTRACK_OUTPUT=str(tmp_path)))
@@ -278,6 +277,12 @@ def test_a_signal_sent_during_the_call_is_delivered_after_it(start, stand_in, tm
     while not any(line.startswith("sleeping") for line in log_lines(tmp_path)):
         assert time.monotonic() < deadline and attaching.poll() is None, attaching.communicate()
         time.sleep(0.01)
+    return attaching
+
+
+def test_a_signal_sent_during_the_call_is_delivered_after_it(start, stand_in, tmp_path):
+    target = start("read")
+    attaching = attach_sleeping_in_the_call(target, stand_in, tmp_path)
     os.kill(target.pid, signal.SIGUSR2)
     stdout, stderr = attaching.communicate(timeout=60)
     assert attaching.returncode == 0, stderr
@@ -289,13 +294,7 @@ def test_a_signal_queued_during_the_call_keeps_its_value(start, stand_in, tmp_pa
     """Held pending while the call runs (the thread's mask), not taken and sent
     again: a timer's or sigqueue's value reaches the handler."""
     target = start("read")
-    attaching = subprocess.Popen([CLI, "attach", str(target.pid), "--depth", "15"], text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 env=dict(os.environ, FDTRACK_LIB=str(stand_in), FDTRACK_OUTPUT=str(tmp_path)))
-    deadline = time.monotonic() + READ_TIMEOUT
-    while not any(line.startswith("sleeping") for line in log_lines(tmp_path)):
-        assert time.monotonic() < deadline and attaching.poll() is None, attaching.communicate()
-        time.sleep(0.01)
+    attaching = attach_sleeping_in_the_call(target, stand_in, tmp_path)
     subprocess.run(["/usr/bin/kill", "--queue", "4242", "-USR2", str(target.pid)], check=True)
     stdout, stderr = attaching.communicate(timeout=60)
     assert attaching.returncode == 0, stderr
