@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <cstdlib>
 #include <iostream>
@@ -112,6 +114,52 @@ void check_visible(int pid, const std::string& library) {
     }
 }
 
+// The target runs the library's code, and that of the libraries it opens
+// beside it (a wheel's fdtrack.libs, found through $ORIGIN), with its own
+// rights: whoever may replace one of those files, or rename a directory
+// above them, between this check and the load would run code as the
+// target (root attaching a root daemon with a library in a user's venv).
+// Each must belong to root or to the target's user and be writable by
+// nobody else; a directory others may write needs the sticky bit and the
+// entry below it owned as above.
+void check_library_owner(int pid, const std::string& library) {
+    unsigned target = 0;
+    std::ifstream status(fmt::format("/proc/{}/status", pid));
+    std::string line;
+    while (std::getline(status, line) && line.rfind("Uid:", 0) != 0) {
+    }
+    if (std::sscanf(line.c_str(), "Uid: %*u %u", &target) != 1) {  // the effective uid
+        throw InjectError(fmt::format("cannot read the user of process {}", pid));
+    }
+    namespace fs = std::filesystem;
+    std::vector<fs::path> paths;
+    fs::path lib = fs::absolute(library).lexically_normal();
+    for (fs::path at = lib; !at.empty(); at = at.parent_path()) {
+        paths.push_back(at);
+        if (at == at.root_path()) break;
+    }
+    std::error_code error;
+    for (fs::path libs : {lib.parent_path().parent_path() / "fdtrack.libs", lib.parent_path().parent_path().parent_path() / "fdtrack.libs"}) {
+        if (!fs::is_directory(libs, error)) continue;
+        paths.push_back(libs);
+        for (const auto& entry : fs::directory_iterator(libs, error)) paths.push_back(entry.path());
+    }
+    for (size_t i = 0; i < paths.size(); ++i) {
+        struct stat info {};
+        if (lstat(paths[i].c_str(), &info) != 0) throw InjectError(fmt::format("cannot read {}", paths[i].string()));
+        bool owner_ok = info.st_uid == 0 || info.st_uid == target;
+        bool others_write = (info.st_mode & (S_IWGRP | S_IWOTH)) && !S_ISLNK(info.st_mode);
+        bool sticky_dir = S_ISDIR(info.st_mode) && (info.st_mode & S_ISVTX);
+        if (!owner_ok || (others_write && !sticky_dir)) {
+            throw InjectError(fmt::format(
+                "{} may be changed by someone other than root and the user of process {} (uid {}), and the process "
+                "would run what it holds; install fdtrack where only they can write (apt, or pip as that user) "
+                "and point FDTRACK_LIB at it",
+                printable(paths[i].string()), pid, target));
+        }
+    }
+}
+
 // The libfdtrack.so mapped in the target (attached before, or preloaded),
 // if it exports `entry`; `found_any` says whether one is mapped at all.
 std::optional<uint64_t> mapped_entry(int pid, const char* entry, bool& found_any) {
@@ -198,6 +246,7 @@ int run_attach(const AttachOptions& options) {
                                               library, kAttachEntry));
             }
             check_visible(pid, library);
+            check_library_owner(pid, library);
         }
     } catch (const InjectError& error) {
         return refuse("attach", error.what());

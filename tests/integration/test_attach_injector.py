@@ -559,3 +559,24 @@ def test_a_library_the_target_cannot_see_is_refused(start, stand_in, target_prog
     assert f"process {target.pid} {cause} {stand_in}" in result.stderr, result.stderr
     assert "another mount namespace or root" in result.stderr and "FDTRACK_LIB" in result.stderr
     target.assert_untouched(before)
+
+
+@pytest.mark.parametrize("loose", ["directory", "file"])
+def test_a_library_others_may_change_is_refused(start, stand_in, tmp_path, loose):
+    """The target would run whatever that file holds when it loads it: one that a third
+    user may replace (or rename the directory around) is never loaded."""
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    library = folder / "libfdtrack.so"
+    shutil.copy(stand_in, library)
+    (folder if loose == "directory" else library).chmod(0o777)
+    target = start("read")
+    before = target.fds()
+    result = fdtrack("attach", target.pid, library=library, output=tmp_path)
+    assert result.returncode == 2, result.stderr
+    changeable = folder if loose == "directory" else library
+    assert f"{changeable} may be changed by someone other than root and the user of process {target.pid}" \
+        in result.stderr, result.stderr
+    target.assert_untouched(before)
+    changeable.chmod(0o755)
+    assert fdtrack("attach", target.pid, library=library, output=tmp_path).returncode == 0
