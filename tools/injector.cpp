@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <array>
 #include <filesystem>
 #include <fstream>
@@ -323,6 +325,14 @@ void check_injectable(int pid, const std::string& command) {
             "fdtrack with, and no shared libc calls to redirect; fdtrack can only track dynamically linked programs",
             process));
     }
+    // A filter of its own (systemd's SystemCallFilter=, a sandbox) may kill
+    // the process for a system call the library makes (a thread, a socket,
+    // mprotect of its tables) that the program itself never makes.
+    if (status_field(pid, "Seccomp") == "2") {
+        throw InjectError(fmt::format("{} runs under a seccomp filter, which may kill it for a system call the "
+                                      "library makes and it does not (a thread, a socket); start it under the "
+                                      "preload instead (`fdtrack run`, or LD_PRELOAD in its unit)", process));
+    }
     // force_sig() resets an ignored SIGSEGV to its default on delivery, and
     // the calls below end in one.
     if (std::stoull("0" + status_field(pid, "SigIgn"), nullptr, 16) >> (SIGSEGV - 1) & 1) {
@@ -347,6 +357,21 @@ const std::set<long> kWaitingCalls = {
 // Waiting for a lock or a condition (a Python thread for the GIL, a worker
 // for its queue): second choice, since the waiter may hold another lock.
 const std::set<long> kFutexCalls = {202 /*futex*/, 449 /*futex_waitv*/};
+
+// Whether the stack at `rsp` has room for dlopen, libunwind's set-up and
+// Python's: a thread waiting on a small stack (a signal handler's
+// sigaltstack, a tiny pthread stack) would overflow into whatever lies
+// below. The main thread's stack grows on demand.
+bool has_stack_room(int pid, uint64_t rsp) {
+    constexpr uint64_t kRoom = 256 * 1024;
+    std::ifstream maps(proc_path(pid, "maps"));
+    for (std::string line; std::getline(maps, line);) {
+        uint64_t start = 0, end = 0;
+        if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64, &start, &end) != 2 || rsp < start || rsp >= end) continue;
+        return line.find("[stack]") != std::string::npos || rsp - start >= kRoom;
+    }
+    return false;
+}
 
 // The threads of `pid` asleep in a waiting call, the best first; fdtrack's
 // own thread never (detach stops and joins it).
@@ -480,7 +505,7 @@ void StoppedThread::seize_safe_thread(Clock::time_point deadline) {
             // Still waiting where /proc said? It may have woken meanwhile, in
             // the middle of its own work: then it goes on, and another is tried.
             long call = static_cast<long>(saved_->regs.orig_rax);
-            if (kWaitingCalls.count(call) || kFutexCalls.count(call)) {
+            if ((kWaitingCalls.count(call) || kFutexCalls.count(call)) && has_stack_room(pid_, saved_->regs.rsp)) {
                 iovec xstate{saved_->xstate.data(), saved_->xstate.size()};
                 if (ptrace(PTRACE_GETREGSET, tid_, NT_X86_XSTATE, &xstate) != 0) {
                     saved_->xstate_type = NT_PRFPREG;

@@ -580,3 +580,14 @@ def test_a_library_others_may_change_is_refused(start, stand_in, tmp_path, loose
     target.assert_untouched(before)
     changeable.chmod(0o755)
     assert fdtrack("attach", target.pid, library=library, output=tmp_path).returncode == 0
+
+
+def test_a_process_under_a_seccomp_filter_is_refused(start, stand_in, tmp_path):
+    """Its filter may kill it for a call the library makes that it never does."""
+    target = start("seccomp")
+    assert target.status("Seccomp") == "2"
+    before = target.fds()
+    result = fdtrack("attach", target.pid, library=stand_in, output=tmp_path)
+    assert result.returncode == 2
+    assert f"process {target.pid}" in result.stderr and "runs under a seccomp filter" in result.stderr, result.stderr
+    target.assert_untouched(before)

@@ -6,7 +6,8 @@
    spin:   only spins in user code, never waiting in a system call;
    undumpable: read, after prctl(PR_SET_DUMPABLE, 0) (what setuid programs are);
    errno:  sets errno to 7 before each read of stdin and says "errno N" after;
-   epoll:  read, each line awaited in epoll_wait(2) first (EINTR: exit 3).
+   epoll:  read, each line awaited in epoll_wait(2) first (EINTR: exit 3);
+   seccomp: read, under a seccomp filter (one that allows everything).
    A read or accept failing with EINTR prints "EINTR" and exits 3: an
    interrupted call must restart unseen. SIGUSR2 (SA_RESTART) is counted
    and shown in each echo; the line "value" answers "value N", N the
@@ -23,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -107,6 +110,13 @@ int main(int argc, char** argv) {
     action.sa_flags = SA_RESTART | SA_SIGINFO;
     sigaction(SIGUSR2, &action, NULL);
 
+    if (strcmp(argv[1], "seccomp") == 0) {
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog program = {.len = 1, .filter = &allow};
+        CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+        CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0);
+        argv[1] = "read";
+    }
     if (strcmp(argv[1], "epoll") == 0) {
         g_epoll_first = 1;
         argv[1] = "read";
