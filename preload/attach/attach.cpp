@@ -108,7 +108,14 @@ int detach(char* message, unsigned long message_size) {
     // the next attach forgets.
     restore_redirected_entries();
     stop_attached_tracking();
-    stop_dump_thread();
+    if (!stop_dump_thread()) {
+        // Still attached as far as the next detach knows: it does the steps
+        // above again (each a no-op now) and joins the thread then.
+        tell(message, message_size,
+             "fdtrack's dump thread is still writing a dump or answering `fdtrack dump`; fdtrack no longer "
+             "tracks, run `fdtrack detach` again to finish");
+        return 2;
+    }
     uninstall_dump_signal();
     release_all_held_fds();
     g_attached = false;

@@ -2,18 +2,23 @@
    libraries in a loop, so GOT passes meet objects ld.so has listed but not
    yet relocated; and checks that a GOT page the program made writable stays
    writable through attach and detach; then two threads attach and detach at
-   once, and the one that finds the other inside is told it is busy. Usage: attach_dlopen_race LIBFDTRACK OUTPUT_DIR */
+   once, and the one that finds the other inside is told it is busy; and a
+   detach that finds the dump thread held answers within its bound. Usage: attach_dlopen_race LIBFDTRACK OUTPUT_DIR */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../c/check.h"
@@ -71,6 +76,58 @@ static void* contend(void* unused) {
         }
     }
     return NULL;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A `fdtrack dump` client that connects and says nothing: the dump thread
+   waits for its request (5 s), longer than detach waits for the thread. */
+static int silent_client(void) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    int n = snprintf(address.sun_path + 1, sizeof address.sun_path - 1, "fdtrack.%d", (int)getpid());
+    CHECK(connect(fd, (struct sockaddr*)&address, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == 0);
+    return fd;
+}
+
+/* Detach while the dump thread is held: it answers 2 within about 2 s and
+   leaves the process attached; once the thread is free, detach finishes.
+   The thread may not have taken the client yet when detach comes (a loaded
+   machine): then detach just succeeds, and it is tried again, waiting longer. */
+static int held_detach(const char* settings) {
+    char message[512];
+    for (int wait_ms = 200; wait_ms <= 3200; wait_ms *= 2) {
+        CHECK(attach(settings, message, sizeof message) == 0);
+        int client = silent_client();
+        usleep(wait_ms * 1000);
+        double start = now_s();
+        int result = detach(message, sizeof message);
+        double took = now_s() - start;
+        if (result == 0) {
+            close(client);
+            continue;
+        }
+        if (result != 2 || !strstr(message, "detach` again") || took > 4.0) {
+            fprintf(stderr, "held detach: %d after %.1f s: %s\n", result, took, message);
+            exit(1);
+        }
+        if (attach(settings, message, sizeof message) != 1) {
+            fprintf(stderr, "attach after a held detach: %s\n", message);
+            exit(1);
+        }
+        close(client);
+        if (detach(message, sizeof message) != 0) {
+            fprintf(stderr, "detach once the thread is free: %s\n", message);
+            exit(1);
+        }
+        return 1;
+    }
+    return 0;
 }
 
 static uintptr_t relro_start, relro_end;
@@ -166,5 +223,6 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 2; ++i) pthread_join(contenders[i], NULL);
     detach(message, sizeof message); /* whichever attach won last */
     printf("busy %d\n", atomic_load(&busy));
+    printf("held %d\n", held_detach(settings));
     return EXIT_EXPECTED;
 }
