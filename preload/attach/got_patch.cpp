@@ -129,11 +129,12 @@ void read_pages(Pages& pages) {
     int field = 0;  // 0: start, 1: end, 2: perms, 3: the rest of the line
     uintptr_t start = 0, end = 0;
     int prot = 0, perm = 0;
-    for (;;) {
+    bool done = false;
+    while (!done) {
         long n = syscall(SYS_read, fd, buffer, sizeof buffer);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        for (long i = 0; i < n; ++i) {
+        for (long i = 0; i < n && !done; ++i) {
             char c = buffer[i];
             if (c == '\n') {
                 field = 0;
@@ -153,6 +154,7 @@ void read_pages(Pages& pages) {
                 case 2:
                     if (c == ' ') {
                         field = 3;
+                        if (start >= pages.hi) done = true;  // sorted by address: the rest is past the object
                         if (end > pages.lo && start < pages.hi && pages.count < 64)
                             pages.ranges[pages.count++] = {start, end, prot};
                     } else {
