@@ -30,7 +30,13 @@ namespace fdtrack {
 namespace {
 
 // One attach or detach at a time (two injectors racing on one process).
+// Taken with trylock, never waited for: the injector abandons a call past
+// its --timeout by restoring the borrowed thread's registers, and a lock
+// taken inside that call is never released. Waiting would then hang every
+// later attach and detach in the hijacked thread; refusing lets them say so.
 pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+const char kBusy[] =
+    "fdtrack is busy attaching or detaching in this process (or an earlier attempt was abandoned); try again";
 bool g_attached = false;
 bool g_fork_handler_registered = false;
 
@@ -102,7 +108,14 @@ int detach(char* message, unsigned long message_size) {
     // the next attach forgets.
     restore_redirected_entries();
     stop_attached_tracking();
-    stop_dump_thread();
+    if (!stop_dump_thread()) {
+        // Still attached as far as the next detach knows: it does the steps
+        // above again (each a no-op now) and joins the thread then.
+        tell(message, message_size,
+             "fdtrack's dump thread is still writing a dump or answering `fdtrack dump`; fdtrack no longer "
+             "tracks, run `fdtrack detach` again to finish");
+        return 2;
+    }
     uninstall_dump_signal();
     release_all_held_fds();
     g_attached = false;
@@ -114,7 +127,10 @@ int detach(char* message, unsigned long message_size) {
 
 extern "C" __attribute__((visibility("default"))) int fdtrack_attach_start(const char* settings, char* message,
                                                                             unsigned long message_size) {
-    pthread_mutex_lock(&fdtrack::g_lock);
+    if (pthread_mutex_trylock(&fdtrack::g_lock) != 0) {
+        fdtrack::tell(message, message_size, fdtrack::kBusy);
+        return 2;
+    }
     int result;
     try {
         result = fdtrack::attach(settings, message, message_size);
@@ -128,7 +144,10 @@ extern "C" __attribute__((visibility("default"))) int fdtrack_attach_start(const
 }
 
 extern "C" __attribute__((visibility("default"))) int fdtrack_detach_stop(char* message, unsigned long message_size) {
-    pthread_mutex_lock(&fdtrack::g_lock);
+    if (pthread_mutex_trylock(&fdtrack::g_lock) != 0) {
+        fdtrack::tell(message, message_size, fdtrack::kBusy);
+        return 2;
+    }
     int result;
     try {
         result = fdtrack::detach(message, message_size);

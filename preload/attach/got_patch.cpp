@@ -3,16 +3,20 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
 
 #include "preload/hooks/real_symbol.h"
+#include "preload/track/thread_state.h"
 
 extern "C" const ElfW(Ehdr) __ehdr_start;  // our own load address
 
@@ -84,36 +88,106 @@ const T* dyn_ptr(const dl_phdr_info* info, ElfW(Addr) value) {
     return reinterpret_cast<const T*>(value);
 }
 
-// What protects the page of `slot`: its PT_LOAD segment's flags, read-only
-// inside PT_GNU_RELRO once the loader applied it (it rounds the region's end
-// down: a page only partly RELRO stays writable).
 const uintptr_t kPage = static_cast<uintptr_t>(getpagesize());
 
-int protection_of(const dl_phdr_info* info, uintptr_t slot) {
-    uintptr_t page = kPage;
-    int prot = -1;
-    for (int i = 0; i < info->dlpi_phnum; ++i) {
-        const ElfW(Phdr)& p = info->dlpi_phdr[i];
-        uintptr_t start = info->dlpi_addr + p.p_vaddr;
-        if (p.p_type == PT_LOAD && slot >= start && slot < start + p.p_memsz) {
-            prot = ((p.p_flags & PF_R) ? PROT_READ : 0) | ((p.p_flags & PF_W) ? PROT_WRITE : 0) |
-                   ((p.p_flags & PF_X) ? PROT_EXEC : 0);
-        }
-    }
-    for (int i = 0; i < info->dlpi_phnum; ++i) {
-        const ElfW(Phdr)& p = info->dlpi_phdr[i];
-        if (p.p_type != PT_GNU_RELRO) continue;
-        uintptr_t start = (info->dlpi_addr + p.p_vaddr) & ~(page - 1);
-        uintptr_t end = (info->dlpi_addr + p.p_vaddr + p.p_memsz) & ~(page - 1);
-        if (slot >= start && slot < end) prot = PROT_READ;
-    }
-    return prot;
+// The protection the kernel has now for the pages of one object, read from
+// /proc/self/maps. Never inferred from the headers: dl_iterate_phdr lists an
+// object another thread is loading before ld.so relocated it and applied
+// RELRO, and a page the program made writable itself must stay so. Read once
+// per object per pass, on the first slot written (a pass writes many).
+struct Pages {
+    struct Range {
+        uintptr_t start, end;
+        int prot;
+    };
+    uintptr_t lo = 0, hi = 0;  // the object's PT_LOAD span: only its mappings are kept
+    Range ranges[64];
+    int count = 0;
+    bool read = false;
+};
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return 0;
 }
 
-// Writes `value` to `slot`, opening a read-only page for the write and
-// closing it again. False if the page could not be opened.
-bool write_slot(const dl_phdr_info* info, uintptr_t* slot, uintptr_t value) {
-    int prot = protection_of(info, reinterpret_cast<uintptr_t>(slot));
+// Raw openat/read/close into a stack buffer, as fdtrack's own (Reentry): the
+// dlopen hook may run inside the program's allocator's initialisation, and
+// the hooks must not record the fd. Only "start-end perms" of each line is
+// parsed, byte by byte, so lines cut by the buffer need no copying.
+void read_pages(Pages& pages) {
+    pages.read = true;
+    Reentry own;
+    int saved_errno = errno;  // the dlopen hook runs this inside the program's call
+    int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC));
+    if (fd < 0) {
+        errno = saved_errno;
+        return;
+    }
+    char buffer[4096];
+    int field = 0;  // 0: start, 1: end, 2: perms, 3: the rest of the line
+    uintptr_t start = 0, end = 0;
+    int prot = 0, perm = 0;
+    bool done = false;
+    while (!done) {
+        long n = syscall(SYS_read, fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        for (long i = 0; i < n && !done; ++i) {
+            char c = buffer[i];
+            if (c == '\n') {
+                field = 0;
+                start = end = 0;
+                prot = perm = 0;
+                continue;
+            }
+            switch (field) {
+                case 0:
+                    if (c == '-') field = 1;
+                    else start = start * 16 + hex_digit(c);
+                    break;
+                case 1:
+                    if (c == ' ') field = 2;
+                    else end = end * 16 + hex_digit(c);
+                    break;
+                case 2:
+                    if (c == ' ') {
+                        field = 3;
+                        if (start >= pages.hi) done = true;  // sorted by address: the rest is past the object
+                        if (end > pages.lo && start < pages.hi && pages.count < 64)
+                            pages.ranges[pages.count++] = {start, end, prot};
+                    } else {
+                        if (perm == 0 && c == 'r') prot |= PROT_READ;
+                        if (perm == 1 && c == 'w') prot |= PROT_WRITE;
+                        if (perm == 2 && c == 'x') prot |= PROT_EXEC;
+                        ++perm;
+                    }
+                    break;
+                default: break;
+            }
+        }
+    }
+    syscall(SYS_close, fd);
+    errno = saved_errno;
+}
+
+// The current protection of the page of `slot`, or -1 when no mapping of
+// the object holds it (or maps could not be read).
+int protection_of(Pages& pages, uintptr_t slot) {
+    if (!pages.read) read_pages(pages);
+    for (int i = 0; i < pages.count; ++i) {
+        if (slot >= pages.ranges[i].start && slot < pages.ranges[i].end) return pages.ranges[i].prot;
+    }
+    return -1;
+}
+
+// Writes `value` to `slot`. A writable page gets the store alone (no
+// mprotect: ld.so may be relocating it in another thread, or the program
+// made it writable). A read-only one is opened for the store and given back
+// exactly the protection it had. False if the page could not be opened.
+bool write_slot(Pages& pages, uintptr_t* slot, uintptr_t value) {
+    int prot = protection_of(pages, reinterpret_cast<uintptr_t>(slot));
     if (prot < 0) return false;
     if (prot & PROT_WRITE) {
         __atomic_store_n(slot, value, __ATOMIC_RELEASE);  // a call in flight reads the old or the new, whole
@@ -149,7 +223,7 @@ uintptr_t hook_for(const Pass& pass, const char* name) {
     return reinterpret_cast<uintptr_t>(find_symbol_in(pass.own, name));
 }
 
-void visit_relocations(Pass& pass, const dl_phdr_info* info, const ElfW(Rela)* rela, size_t bytes,
+void visit_relocations(Pass& pass, const dl_phdr_info* info, Pages& pages, const ElfW(Rela)* rela, size_t bytes,
                        const ElfW(Sym)* symtab, const char* strtab) {
     for (size_t i = 0; i < bytes / sizeof(ElfW(Rela)); ++i) {
         const ElfW(Rela)& r = rela[i];
@@ -164,10 +238,10 @@ void visit_relocations(Pass& pass, const dl_phdr_info* info, const ElfW(Rela)* r
         if (pass.restore) {
             if (now != hook) continue;  // the program rewrote it: its value stays
             const Entry* entry = saved(slot);
-            if (entry && write_slot(info, slot, entry->old)) ++pass.written;
+            if (entry && write_slot(pages, slot, entry->old)) ++pass.written;
         } else {
             if (now == hook) continue;
-            if (!remember(slot, now, hook) || !write_slot(info, slot, hook)) {
+            if (!remember(slot, now, hook) || !write_slot(pages, slot, hook)) {
                 pass.failed = true;
                 if (g_count && g_entries[g_count - 1].slot == slot) --g_count;
                 continue;
@@ -202,8 +276,18 @@ void visit_object(Pass& pass, const dl_phdr_info* info) {
         }
     }
     if (!symtab || !strtab) return;
-    if (jmprel && plt_is_rela) visit_relocations(pass, info, jmprel, jmprel_size, symtab, strtab);
-    if (rela) visit_relocations(pass, info, rela, rela_size, symtab, strtab);
+    Pages pages;
+    pages.lo = UINTPTR_MAX;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& p = info->dlpi_phdr[i];
+        if (p.p_type != PT_LOAD) continue;
+        uintptr_t start = (info->dlpi_addr + p.p_vaddr) & ~(kPage - 1);
+        uintptr_t end = info->dlpi_addr + p.p_vaddr + p.p_memsz;
+        if (start < pages.lo) pages.lo = start;
+        if (end > pages.hi) pages.hi = end;
+    }
+    if (jmprel && plt_is_rela) visit_relocations(pass, info, pages, jmprel, jmprel_size, symtab, strtab);
+    if (rela) visit_relocations(pass, info, pages, rela, rela_size, symtab, strtab);
 }
 
 int find_own(dl_phdr_info* info, size_t, void* data) {

@@ -56,6 +56,8 @@ constexpr int kAcceptBackoff_ms = 500;
 // A trusted client gets this long to send its request and to take the answer.
 constexpr int kClientPatience_s = 5;
 constexpr int kSendDeadline_s = 30;
+// How long detach waits for the thread to end (stop_dump_thread).
+constexpr int kJoinPatience_s = 2;
 
 // close(2) itself: fdtrack's own calls to close pass through its close hook,
 // which forgets the fd in the registry (a write the fork handler avoids).
@@ -342,8 +344,8 @@ void ensure_dump_thread() {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
-void stop_dump_thread() {
-    if (!g_running.load()) return;
+bool stop_dump_thread() {
+    if (!g_running.load()) return true;
     g_stopping.store(true);
     {
         HeldFdUse use;
@@ -354,12 +356,23 @@ void stop_dump_thread() {
             (void)ignored;
         }
     }
-    if (g_joinable) pthread_join(g_thread, nullptr);
+    // Bounded: a dump it is writing or an answer to `fdtrack dump` (up to
+    // kSendDeadline_s) may hold it, and detach runs in a thread the injector
+    // borrowed and may abandon. Past the bound the thread stays as it is,
+    // joinable and with its fds, so nothing it may still use is released or
+    // reset under it; it sees g_stopping when done, and the next call joins it.
+    if (g_joinable) {
+        timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += kJoinPatience_s;
+        if (pthread_timedjoin_np(g_thread, nullptr, &deadline) == ETIMEDOUT) return false;
+    }
     g_joinable = false;
     release_held_fd(&g_listen_fd);
     release_held_fd(&g_wake_fd);
     g_pending.store(0);
     g_running.store(false);
+    return true;
 }
 
 void request_dump(DumpRequest why) {

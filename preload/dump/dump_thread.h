@@ -20,7 +20,9 @@ void ensure_dump_thread();
 // finished first), then closes the eventfd and the control socket. The next
 // ensure_dump_thread() starts anew. Attached, the thread is joinable, and it
 // also redirects objects the program loaded without dlopen (got_patch.h).
-void stop_dump_thread();
+// Waits 2 s at most: false when the thread is still busy then, having been
+// told to stop; it and its fds are left as they are until a later call.
+bool stop_dump_thread();
 
 // Async-signal-safe: asks the dump thread for a report.
 void request_dump(DumpRequest why);

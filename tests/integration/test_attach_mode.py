@@ -108,3 +108,20 @@ def test_python_frames_when_attached(fdtrack_build, interpreter, tmp_path):
     early = int(re.search(r"early (\d+)", result.stdout).group(1))
     assert {fd["fd"]: fd["origin"] for fd in report["fds"]}[early] == "before_attach"
 
+
+
+def test_passes_meet_half_loaded_objects_and_leave_protections_as_found(fdtrack_build, build_c, tmp_path):
+    # Another thread dlopens libz, libbz2 and liblzma in a loop while the main
+    # thread attaches and detaches: a pass lists objects ld.so has not
+    # relocated yet, whose GOT it must not make read-only under ld.so. The
+    # program's own writable RELRO page must stay writable; two threads
+    # attaching at once get the busy answer instead of waiting; a detach
+    # whose dump thread a silent `fdtrack dump` client holds answers 2 in
+    # about 2 s, and the next detach finishes.
+    program = build_c(ATTACH + "attach_dlopen_race.c", libs=("-ldl", "-lpthread"))
+    result = run_plain([program.path, LIBRARY, tmp_path], timeout=120)
+    assert result.returncode == EXIT_EXPECTED, result.stdout + result.stderr
+    loads = int(re.search(r"^loads (\d+)$", result.stdout, re.M).group(1))
+    busy = int(re.search(r"^busy (\d+)$", result.stdout, re.M).group(1))
+    held = int(re.search(r"^held (\d+)$", result.stdout, re.M).group(1))
+    assert loads > 0 and busy > 0 and held == 1, result.stdout
