@@ -74,7 +74,12 @@ int main(int argc, char** argv) {
     atomic_store(&stop, 1);
     for (int i = 0; i < 4; ++i) CHECK(pthread_join(workers[i], NULL) == 0);
     int fds_after = count_entries("/proc/self/fd");
+    /* A joined thread leaves /proc a moment after its join returns. */
     int threads_after = count_entries("/proc/self/task");
+    for (int tries = 0; threads_after != threads_before && tries < 100; ++tries) {
+        usleep(10 * 1000);
+        threads_after = count_entries("/proc/self/task");
+    }
     printf("operations %ld fds %d -> %d threads %d -> %d\n", atomic_load(&operations), fds_before, fds_after,
            threads_before, threads_after);
     CHECK(fds_after == fds_before);
