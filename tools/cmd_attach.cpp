@@ -217,6 +217,18 @@ int refuse(const char* command, const std::string& why) {
     return 2;
 }
 
+// The library's answer other than done: 1, nothing to do (`state` says why:
+// "is already tracked"), or 2, its refusal.
+int unsuccessful(const char* command, int pid, const char* state, const Answer& answer) {
+    if (answer.code == 1) {
+        std::cerr << fmt::format("fdtrack {}: process {} {}: {}; nothing changed\n", command, pid, state,
+                                 answer.message);
+        return 1;
+    }
+    return refuse(command, fmt::format("libfdtrack.so could not {} in process {}: {}", command, pid,
+                                       answer.message.empty() ? "(no reason given)" : answer.message));
+}
+
 int run_attach(const AttachOptions& options) {
     int pid = options.pid;
     std::string settings = settings_text(options.settings);
@@ -266,13 +278,7 @@ int run_attach(const AttachOptions& options) {
                                      pid, program_of(pid), answer.stopped, pid, pid);
             return 0;
         }
-        if (answer.code == 1) {
-            std::cerr << fmt::format("fdtrack attach: process {} is already tracked: {}; nothing changed\n", pid,
-                                     answer.message);
-            return 1;
-        }
-        return refuse("attach", fmt::format("libfdtrack.so could not attach in process {}: {}", pid,
-                                            answer.message.empty() ? "(no reason given)" : answer.message));
+        return unsuccessful("attach", pid, "is already tracked", answer);
     } catch (const InjectError& error) {
         return refuse("attach", error.what());
     }
@@ -308,13 +314,7 @@ int run_detach(const DetachOptions& options) {
                                      answer.stopped);
             return 0;
         }
-        if (answer.code == 1) {
-            std::cerr << fmt::format("fdtrack detach: process {} is not attached: {}; nothing changed\n", pid,
-                                     answer.message);
-            return 1;
-        }
-        return refuse("detach", fmt::format("libfdtrack.so could not detach in process {}: {}", pid,
-                                            answer.message.empty() ? "(no reason given)" : answer.message));
+        return unsuccessful("detach", pid, "is not attached", answer);
     } catch (const InjectError& error) {
         return refuse("detach", error.what());
     }
