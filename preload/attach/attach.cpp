@@ -70,8 +70,7 @@ int attach(const char* settings, char* message, unsigned long message_size) {
         tell(message, message_size, "could not rewrite the GOT of a loaded object (mprotect refused)");
         return 2;
     }
-    prepare_linked_unwinder();
-    load_unwinder();
+    load_unwinder();  // (the linked unwinder sets itself up at its first use: entry/personality.cpp)
     remember_command_line();
     // Python is running already: its thread states and code objects are read
     // as under the preload. The exit hook needs an audit hook installed before
