@@ -1,5 +1,5 @@
-// How `fdtrack dump` reaches a tracked process without a signal: an abstract
-// unix socket per process. The client sends one request line; the process
+// How `fdtrack dump` reaches a tracked process: an abstract unix socket per
+// process. The client sends one request line; the process
 // answers with a JSON document and closes.
 //
 // Abstract names can be taken by anyone on the host, so neither side trusts a
@@ -29,6 +29,13 @@ inline bool is_control_socket_name(int pid, std::string_view name) {
     if (name.substr(0, base.size()) != base) return false;
     return name.size() == base.size() || (name.size() > base.size() + 1 && name[base.size()] == '.');
 }
+
+// A process with a single thread has no thread of fdtrack's listening
+// (preload/dump/copies.h): the client rings it after connecting, with the
+// process's dump signal sent by sigqueue(3) carrying this value, which asks
+// for no report. Only whoever may signal the process (its own user, root)
+// can ring: exactly those the process answers.
+inline constexpr int kControlRing = 0x66647472;  // "fdtr"
 
 // The request lines: a full report, or only each site's counts (cheap enough
 // to ask every 2 s of a process with 20,000 fds).

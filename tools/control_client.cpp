@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "report/control_channel.h"
+#include "report/dump_signals.h"
 #include "report/input_file.h"
 #include "report/report_json.h"
 
@@ -223,6 +224,70 @@ int connect_to_target(int pid, const std::vector<uid_t>& uids, Clock::time_point
     return -1;
 }
 
+// The process's threads' names.
+std::vector<std::string> thread_names(int pid) {
+    std::vector<std::string> names;
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator(proc_path(pid, "task"), error)) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        if (std::getline(comm, name)) names.push_back(name);
+    }
+    return names;
+}
+
+// The signals the process has a handler for (SigCgt in /proc/PID/status).
+uint64_t caught_signals(int pid) {
+    std::ifstream status(proc_path(pid, "status"));
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("SigCgt:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 16);
+    }
+    return 0;
+}
+
+// FDTRACK_SIGNAL as the process was started with it, or "" (unset, or an
+// environment the program wrote its title over).
+std::string dump_signal_setting(int pid) {
+    std::ifstream environ(proc_path(pid, "environ"), std::ios::binary);
+    for (std::string entry; std::getline(environ, entry, '\0');) {
+        if (entry.rfind("FDTRACK_SIGNAL=", 0) == 0) return entry.substr(15);
+    }
+    return "";
+}
+
+// What FDTRACK_SIGNAL may say for `sig` (the library's forms, docs/spec.md).
+bool names_signal(const std::string& setting, int sig) {
+    std::string name = setting.rfind("SIG", 0) == 0 ? setting.substr(3) : setting;
+    if (name == std::to_string(sig)) return true;
+    if (sig == SIGUSR1 || sig == SIGUSR2) return name == (sig == SIGUSR1 ? "USR1" : "USR2");
+    int offset = sig - SIGRTMIN;
+    return name == "RTMIN+" + std::to_string(offset) || (offset == 0 && name == "RTMIN");
+}
+
+// The signal that rings a process with no fdtrack thread to take a
+// connection, or 0 when it has one (or its dump signal cannot be told: then
+// nothing is sent that a handler of the program's own would take). Its dump
+// signal is the one of the usable dump signals it catches that its
+// FDTRACK_SIGNAL names (USR1 when unset).
+int ring_signal(int pid) {
+    for (const std::string& name : thread_names(pid)) {
+        if (name == "fdtrack") return 0;  // its dump thread listens
+    }
+    uint64_t caught = caught_signals(pid);
+    std::string setting = dump_signal_setting(pid);
+    for (int sig = 1; sig <= SIGRTMAX; ++sig) {
+        if (!is_usable_dump_signal(sig) || !(caught >> (sig - 1) & 1)) continue;
+        if (setting.empty() ? sig == SIGUSR1 : names_signal(setting, sig)) return sig;
+    }
+    return 0;
+}
+
+void ring(int pid, int sig) {
+    sigval value{};
+    value.sival_int = kControlRing;
+    sigqueue(pid, sig, value);
+}
+
 enum class Answer { complete, timed_out, too_long };
 
 // Reads the answer until the process closes the connection, within the
@@ -278,14 +343,30 @@ std::string ask_process(int pid, std::string_view request, double timeout_s, std
     if (std::string why = why_not_askable(pid, uids); !why.empty()) throw ControlError(why);
     auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
     std::string refused;
-    int fd = connect_to_target(pid, uids, deadline, refused, command);
+    int fd;
+    if (int sig = ring_signal(pid)) {
+        // Nobody listens until rung: a backlog another user filled is
+        // emptied at each ring, and connecting is tried again.
+        constexpr auto kAttempt = std::chrono::milliseconds(250);
+        for (;;) {
+            refused.clear();
+            fd = connect_to_target(pid, uids, std::min(deadline, Clock::now() + kAttempt), refused, command);
+            if (fd >= 0 || Clock::now() >= deadline) break;
+            ring(pid, sig);
+        }
+    } else {
+        fd = connect_to_target(pid, uids, deadline, refused, command);
+    }
     if (fd < 0) {
         if (!refused.empty()) std::cerr << command << ": " << refused << "\n";
         throw ControlError(why_unreachable(pid));
     }
     std::string answer;
     Answer how = Answer::timed_out;
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) > 0) how = read_answer(fd, deadline, answer);
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) > 0) {
+        if (int sig = ring_signal(pid)) ring(pid, sig);
+        how = read_answer(fd, deadline, answer);
+    }
     close(fd);
     if (how == Answer::too_long) {
         throw ControlError(process + " sent more than " + format_size(kMaxReportBytes) + ", more than any report: gave up");

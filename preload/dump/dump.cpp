@@ -33,7 +33,10 @@ namespace {
 
 std::atomic<int> g_sequence{0};
 std::atomic<bool> g_exit_written{false};
-std::atomic<bool> g_output_warned{false};
+// Said once per program, by it or by any copy of it that writes its reports
+// (copies.h): in memory shared with the copies once there are any.
+std::atomic<bool> g_output_warned_here{false};
+std::atomic<bool>* g_output_warned = &g_output_warned_here;
 
 // The exit report of a CPython program is written as its interpreter begins
 // to shut down; finish_exit_report() then tells which of its fds shutdown
@@ -62,7 +65,7 @@ bool write_to_output(Dumped& dumped, const std::string& name, const Report& repo
     dumped.place = ReportPlace::output;
     bool written = write_report(dumped.place, name, dumped.json, report);
     if (!written && config().output_dir) {
-        if (!g_output_warned.exchange(true)) {
+        if (!g_output_warned->exchange(true)) {
             say(std::string("cannot write to FDTRACK_OUTPUT=") + config().output_dir + " (" + strerror(errno) +
                 "); writing reports to " + default_output_dir() + " instead");
         }
@@ -117,6 +120,13 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
     return dumped;
 }
 
+// In a copy: each fd once described is closed, the copy's, not the program's.
+void close_in_this_copy(const std::vector<int>& described) {
+    for (int fd : described) {
+        if (fd > 2) syscall(SYS_close, fd);
+    }
+}
+
 // Close to the fd limit a dump needs fds the program does not have to spare
 // (/proc, ELF files for symbols, the report files), exactly when it matters
 // (EMFILE, the exit of a leaking program). Lifting the program's limit would
@@ -152,11 +162,7 @@ Dumped write_dump_from_a_copy(const char* trigger, int sequence, rlim_t limit) {
         make_room_in_this_copy(-1);
         Dumped dumped;
         try {
-            dumped = write_dump(trigger, pid, sequence, limit, [](const std::vector<int>& described) {
-                for (int fd : described) {
-                    if (fd > 2) syscall(SYS_close, fd);  // the copy's, not the program's
-                }
-            });
+            dumped = write_dump(trigger, pid, sequence, limit, close_in_this_copy);
         } catch (...) {
             _exit(1);  // the parent says no report was written
         }
@@ -194,6 +200,19 @@ bool asked_for_by_the_count(const char* trigger) {
 
 }  // namespace
 
+int take_dump_sequence() { return g_sequence.fetch_add(1) + 1; }
+
+void write_dump_in_this_copy(const char* trigger, int pid, int sequence, rlim_t limit) {
+    Reentry own;
+    try {
+        write_dump(trigger, pid, sequence, limit, close_in_this_copy);
+    } catch (const std::exception& e) {
+        say(std::string("could not take the ") + trigger + " report: " + e.what());
+    } catch (...) {
+        say(std::string("could not take the ") + trigger + " report");
+    }
+}
+
 Dumped dump_now(const char* trigger) {
     Reentry own;
     int saved = errno;
@@ -203,7 +222,7 @@ Dumped dump_now(const char* trigger) {
     try {
         rlimit limit{};
         getrlimit(RLIMIT_NOFILE, &limit);
-        int sequence = g_sequence.fetch_add(1) + 1;
+        int sequence = take_dump_sequence();
         // Whatever asked: a dump signal at the limit too.
         bool at_limit = near_fd_limit(limit.rlim_cur) || asked_for_by_the_count(trigger);
         dumped = at_limit ? write_dump_from_a_copy(trigger, sequence, limit.rlim_cur)
@@ -304,6 +323,15 @@ void finish_exit_report() {
     } catch (...) {
     }
     errno = saved;
+}
+
+void share_dump_state_with_copies() {
+    void* page = mmap(nullptr, sizeof(std::atomic<bool>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) return;  // each copy may say it again
+    std::atomic<bool>* before = g_output_warned;
+    g_output_warned = new (page) std::atomic<bool>(before->load());
+    // A fork child drops its view of its parent's.
+    if (before != &g_output_warned_here) munmap(before, sizeof(std::atomic<bool>));
 }
 
 void say(const std::string& line) {

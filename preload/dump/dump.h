@@ -3,6 +3,7 @@
 // the exit report to the file the CLI asked for.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <string>
@@ -23,6 +24,15 @@ struct Dumped {
 
 // Takes a snapshot, writes it to the output directory and says so on stderr.
 Dumped dump_now(const char* trigger);
+
+// The number of the next report file (fdtrack.<pid>.<seq>), taken in the
+// program itself for a copy that writes it (below).
+int take_dump_sequence();
+
+// In a copy of the process (copies.h): takes the snapshot and writes it as
+// report `sequence` of the program `pid` whose fd limit is `limit`, with the
+// stderr notice, closing the copy's fds as they are described.
+void write_dump_in_this_copy(const char* trigger, int pid, int sequence, rlim_t limit);
 
 // A snapshot as JSON for `fdtrack dump`, which prints it: no file is
 // written and no report number taken (the user's next kill -USR1 is still
@@ -47,6 +57,10 @@ void finish_exit_report();
 
 // In a fork child: the exit report is the child's own to write.
 void reset_dump_state_after_fork();
+
+// Before the first copy of the process writes a report (copies.h): what
+// reports say only once is remembered where the copies share it.
+void share_dump_state_with_copies();
 
 // One line on stderr, "fdtrack: " first.
 void say(const std::string& line);

@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "preload/track/config.h"
+#include "preload/dump/copies.h"
 #include "preload/dump/dump_thread.h"
 #include "preload/track/thread_state.h"
 
@@ -22,8 +23,12 @@ std::atomic<bool> g_yielded{false};
 // or, when false, SIG_DFL. Reported back to it as the disposition.
 std::atomic<bool> g_program_ignores{false};
 
-// Async-signal-safe: one atomic and one write to an eventfd made in advance.
-void on_dump_signal(int) { request_dump(kDumpSignal); }
+// Async-signal-safe: one atomic and one write to an eventfd made in advance,
+// or, with no dump thread, a copy of the process made (copies.h).
+void on_dump_signal(int, siginfo_t* info, void* context) {
+    if (answered_by_copies()) answer_signal_in_a_copy(info, context);
+    else if (asks_for_a_report(info)) request_dump(kDumpSignal);
+}
 
 // Runs inside the sigaction hook, maybe in a signal handler: a stack buffer,
 // no allocation. sigabbrev_np has no name for real-time signals.
@@ -55,8 +60,8 @@ void install_dump_signal() {
     }
     g_program_ignores.store(current.sa_handler == SIG_IGN);  // inherited: nohup-like launchers
     struct sigaction ours{};
-    ours.sa_handler = on_dump_signal;
-    ours.sa_flags = SA_RESTART;  // the program's blocking calls carry on after a dump request
+    ours.sa_sigaction = on_dump_signal;
+    ours.sa_flags = SA_RESTART | SA_SIGINFO;  // the program's blocking calls carry on after a dump request
     sigemptyset(&ours.sa_mask);
     if (sigaction(signum, &ours, nullptr) == 0) g_installed.store(true);
 }
@@ -65,8 +70,8 @@ void uninstall_dump_signal() {
     int signum = config().dump_signal;
     if (g_installed.load() && !g_yielded.load() && signum > 0) {
         struct sigaction current{};
-        if (sigaction(signum, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
-            current.sa_handler == on_dump_signal) {
+        if (sigaction(signum, nullptr, &current) == 0 && (current.sa_flags & SA_SIGINFO) &&
+            current.sa_sigaction == on_dump_signal) {
             struct sigaction program{};
             program.sa_handler = g_program_ignores.load() ? SIG_IGN : SIG_DFL;
             sigemptyset(&program.sa_mask);
@@ -91,6 +96,7 @@ bool answer_for_dump_signal(int signum, const struct sigaction* action, struct s
                  (action->sa_handler == SIG_DFL || action->sa_handler == SIG_IGN);
     if (action && !plain) {
         say_yielded(signum);  // a real handler: the program's from now on
+        serve_with_a_thread();  // before it is installed: fdtrack's timer and clients rang this signal
         return false;
     }
     if (plain) g_program_ignores.store(action->sa_handler == SIG_IGN);

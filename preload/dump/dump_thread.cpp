@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/single_threaded.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -23,6 +24,10 @@
 #include <string>
 
 #include "preload/attach/got_patch.h"
+#include "preload/dump/control_socket.h"
+#include "preload/dump/copies.h"
+#include "preload/dump/dump_signal.h"
+#include "preload/track/config.h"
 #include "preload/dump/dump.h"
 #include "preload/track/history.h"
 #include "preload/dump/triggers.h"
@@ -30,13 +35,14 @@
 #include "preload/dump/snapshot.h"
 #include "preload/track/thread_state.h"
 #include "preload/track/tracker.h"
-#include "report/control_channel.h"
-#include "report/report_json.h"
 
 namespace fdtrack {
 namespace {
 
 std::atomic<bool> g_running{false};
+// Requests are answered, by the thread or by copies (ensure_request_service).
+std::atomic<bool> g_service_ready{false};
+std::atomic<bool> g_by_copies{false};
 std::atomic<bool> g_stopping{false};
 pthread_t g_thread;
 bool g_joinable = false;
@@ -53,9 +59,6 @@ std::atomic<unsigned> g_pending{0};
 // stays queued: the listener stays readable. Polling it again at once spins
 // (issue 9, row 9); it is left alone this long after each failure.
 constexpr int kAcceptBackoff_ms = 500;
-// A trusted client gets this long to send its request and to take the answer.
-constexpr int kClientPatience_s = 5;
-constexpr int kSendDeadline_s = 30;
 // How long detach waits for the thread to end (stop_dump_thread).
 constexpr int kJoinPatience_s = 2;
 
@@ -67,128 +70,8 @@ void close_directly(int fd) {
     (void)result;
 }
 
-int64_t monotonic_ms() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
-
-int listen_on(const std::string& name) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return -1;
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    memcpy(address.sun_path + 1, name.data(), name.size());  // abstract: sun_path[0] stays NUL
-    socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    // A backlog of 64: connections from other users are dropped as soon as
-    // they are accepted, so a queue filled by them empties at once.
-    if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || listen(fd, 64) != 0) {
-        int error = errno;
-        close(fd);
-        errno = error;
-        return -1;
-    }
-    return fd;
-}
-
-// 16 hex digits nobody can guess, or empty.
-std::string random_suffix() {
-    unsigned char bytes[8];
-    if (getrandom(bytes, sizeof bytes, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof bytes)) return {};
-    static const char hex[] = "0123456789abcdef";
-    std::string suffix;
-    for (unsigned char b : bytes) {
-        suffix += hex[b >> 4];
-        suffix += hex[b & 15];
-    }
-    return suffix;
-}
-
-// Abstract names belong to whoever binds first: another user may hold ours,
-// waiting for this pid. Then a name nobody can predict, which `fdtrack dump`
-// finds in /proc/net/unix (and trusts only by its peer credentials).
-int open_control_socket() {
-    int pid = static_cast<int>(getpid());
-    std::string name = control_socket_name(pid);
-    int fd = listen_on(name);
-    if (fd >= 0 || errno != EADDRINUSE) return fd;
-    for (int attempt = 0; attempt < 3 && fd < 0; ++attempt) {
-        std::string suffix = random_suffix();
-        if (suffix.empty()) break;
-        std::string fallback = control_socket_fallback_name(pid, suffix);
-        fd = listen_on(fallback);
-        if (fd >= 0) {
-            say("the control socket name @" + name + " is taken by another process; listening on @" + fallback +
-                " instead (`fdtrack dump " + std::to_string(pid) + "` finds it)");
-        }
-    }
-    if (fd < 0) say("the control socket name @" + name + " is taken by another process; `fdtrack dump` will not work");
-    return fd;
-}
-
-// Only the process's own user (or root) may read its fd table.
-bool trusted(int client) {
-    ucred peer{};
-    socklen_t length = sizeof peer;
-    if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) return false;
-    return peer.uid == 0 || peer.uid == geteuid();
-}
-
-// Waits for the request of a trusted client, then sends what `report_json`
-// makes (a full report) or the counts, all within a bounded time.
-void serve(int client, const std::function<std::string()>& report_json) {
-    timeval timeout{kClientPatience_s, 0};
-    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    char request[64] = {};
-    ssize_t n = recv(client, request, sizeof request - 1, 0);
-    if (n <= 0) return;
-    std::string json;
-    if (!strcmp(request, kDumpRequest)) json = report_json();
-    else if (!strcmp(request, kCountsRequest)) json = counts_json();
-    else return;
-    int64_t deadline = monotonic_ms() + kSendDeadline_s * 1000;
-    for (size_t sent = 0; sent < json.size() && monotonic_ms() < deadline;) {
-        ssize_t k = send(client, json.data() + sent, json.size() - sent, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        sent += static_cast<size_t>(k);
-    }
-}
-
-// Out of fds (the process is at its limit) or memory: accepting fails until
-// that changes, whoever is waiting.
-bool out_of_resources(int error) { return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM; }
-
-// In the copy forked at the fd limit: it answers every queued connection the
-// way the dump thread would, with fds of its own, and leaves. Like the copy
-// that writes dumps there (dump.cpp), it first closes fdtrack's own fds and
-// lifts its own soft limit; a snapshot closes the fds it has described.
-[[noreturn]] void answer_in_this_copy(int listener, int program_pid, rlim_t program_limit) {
-    make_room_in_this_copy(listener);
-    for (;;) {
-        int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-        if (client < 0 && errno == EINTR) continue;
-        if (client < 0) break;
-        if (trusted(client)) {
-            serve(client, [&] {
-                Report report = take_snapshot("signal", [&](const std::vector<int>& described) {
-                    for (int fd : described) {
-                        if (fd > 2 && fd != client && fd != listener) syscall(SYS_close, fd);  // the copy's
-                    }
-                });
-                report.pid = program_pid;
-                report.rlimit_nofile = program_limit;
-                return report_to_json(report);
-            });
-        }
-        close(client);
-    }
-    _exit(0);
-}
-
 // The program has no fd to spare for the connection: a copy of the process
-// answers it (see answer_in_this_copy). The dump thread waits for it, since
+// answers it (answer_queue_in_this_copy). The dump thread waits for it, since
 // the program must not reap it; a lock held by another thread at the fork
 // could stop the copy, so it is killed after a while (wait_for_copy).
 void answer_from_a_copy() {
@@ -202,7 +85,7 @@ void answer_from_a_copy() {
         tls.forking_copy = true;  // it keeps the listener: no fork child of the program's (fork_child_started)
         copy = fork();
         tls.forking_copy = false;
-        if (copy == 0) answer_in_this_copy(listener, pid, limit.rlim_cur);
+        if (copy == 0) answer_queue_in_this_copy(listener, pid, limit.rlim_cur);
     }
     if (copy > 0) wait_for_copy(copy);
 }
@@ -273,7 +156,7 @@ void* run(void*) {
             // took a number) wakes this poll and waits for it to return.
             HeldFdPoll polling(&g_wake_fd);
             int listener = HeldFdUse::fd(g_listen_fd);
-            int64_t pause_left = listener_paused_until - monotonic_ms();
+            int64_t pause_left = listener_paused_until - (monotonic_ns() / 1000000);
             listening = listener >= 0 && pause_left <= 0;
             int timeout = listener >= 0 && !listening ? static_cast<int>(pause_left) : -1;
             if (int sample_in = next_sample_in_ms(); sample_in >= 0 && (timeout < 0 || sample_in < timeout)) {
@@ -294,12 +177,61 @@ void* run(void*) {
         if (fds[0].revents & POLLIN) serve_pending();
         if (listening && (fds[1].revents & POLLIN) && !answer()) {
             answer_from_a_copy();
-            listener_paused_until = monotonic_ms() + kAcceptBackoff_ms;
+            listener_paused_until = (monotonic_ns() / 1000000) + kAcceptBackoff_ms;
         }
     }
 }
 
+// The control socket, opened once for the thread or the copies.
+void listen_once() {
+    if (std::atomic_ref<int>(g_listen_fd).load() >= 0) return;
+    int listener = -1;
+    try {  // called from hooks: nothing may leave (its names are std::strings)
+        listener = open_control_socket();
+    } catch (...) {
+        listener = -1;  // no `fdtrack dump`; the dump signal still works
+    }
+    std::atomic_ref<int>(g_listen_fd).store(listener);
+    hold_own_fd(&g_listen_fd);
+}
+
+// Copies can answer only while the program has one thread (a lock another
+// thread holds would be held in the copy for good) and while the dump signal
+// is fdtrack's, to ring: attached, with FDTRACK_SIGNAL=none, or once the
+// program took the signal, the thread answers.
+bool copies_can_answer() {
+    return !is_loaded_late() && __libc_single_threaded && keeps_dump_handler(config().dump_signal);
+}
+
 }  // namespace
+
+void ensure_request_service() {
+    if (g_service_ready.load(std::memory_order_acquire) || g_service_ready.exchange(true)) return;
+    if (!copies_can_answer()) {
+        ensure_dump_thread();
+        return;
+    }
+    Reentry own;
+    listen_once();
+    g_by_copies.store(true);
+    answer_by_copies(&g_listen_fd);
+    // A fork child's requests from before it had a way to answer them.
+    if (g_pending.load()) answer_in_a_copy_now();
+}
+
+void serve_with_a_thread() {
+    // A fork child that has not settled holds its parent's numbers; it
+    // decides anew when it settles.
+    if (is_unsettled_fork_child() || !g_by_copies.load() || !g_by_copies.exchange(false)) return;
+    stop_answering_by_copies();
+    ensure_dump_thread();
+}
+
+bool answered_by_copies() { return g_by_copies.load(std::memory_order_relaxed); }
+
+unsigned take_pending_requests() { return g_pending.exchange(0); }
+
+void add_pending_requests(unsigned requests) { g_pending.fetch_or(requests); }
 
 void ensure_dump_thread() {
     if (g_running.load(std::memory_order_acquire) || g_running.exchange(true)) return;
@@ -313,14 +245,7 @@ void ensure_dump_thread() {
     hold_own_fd(&g_wake_fd);
     // Listening before the thread runs: `fdtrack dump` may come right after
     // start, while the program's own threads keep the CPUs busy.
-    int listener = -1;
-    try {  // called from hooks: nothing may leave (its names are std::strings)
-        listener = open_control_socket();
-    } catch (...) {
-        listener = -1;  // no `fdtrack dump`; the dump signal still works
-    }
-    std::atomic_ref<int>(g_listen_fd).store(listener);
-    hold_own_fd(&g_listen_fd);
+    listen_once();
     // The thread must never run the program's signal handlers.
     sigset_t all, previous;
     sigfillset(&all);
@@ -357,7 +282,7 @@ bool stop_dump_thread() {
         }
     }
     // Bounded: a dump it is writing or an answer to `fdtrack dump` (up to
-    // kSendDeadline_s) may hold it, and detach runs in a thread the injector
+    // 30 s, control_socket.cpp) may hold it, and detach runs in a thread the injector
     // borrowed and may abandon. Past the bound the thread stays as it is,
     // joinable and with its fds, so nothing it may still use is released or
     // reset under it; it sees g_stopping when done, and the next call joins it.
@@ -381,6 +306,11 @@ void request_dump(DumpRequest why) {
     // A fork child that has not settled still names its parent's eventfd,
     // closed at the fork: the request waits for the child's own thread.
     if (is_unsettled_fork_child()) {
+        errno = saved;
+        return;
+    }
+    if (answered_by_copies()) {
+        answer_in_a_copy_now();  // from a hook: a threshold or the fd limit
         errno = saved;
         return;
     }
@@ -420,9 +350,13 @@ void dump_thread_after_fork() {
         if (old >= 0) registry().remove(old);  // closed at the fork (dump_thread_in_fork_child)
     }
     g_running.store(false);
+    g_service_ready.store(false);
+    g_by_copies.store(false);
+    forget_copies_after_fork();
     // No thread yet (issue 10, item 8: a thread and a socket in every child
     // cost each fork about 0.2 ms, and most children only exec or exit):
-    // the child's first call that creates an fd starts it (record_fd).
+    // the child's first call that creates an fd sets up its own answering
+    // (ensure_request_service, from record_fd).
 }
 
 }  // namespace fdtrack

@@ -358,17 +358,21 @@ void remember_command_line() {
 
 namespace {
 
+// Set in a copy of the process: the program's pid and fd limit (0: this process's).
+int g_program_pid = 0;
+rlim_t g_program_limit = 0;
+
 // What every report says of the process, before its fds.
 Report report_of_this_process(const char* trigger) {
     Report report;
-    report.pid = static_cast<int>(getpid());
+    report.pid = g_program_pid ? g_program_pid : static_cast<int>(getpid());
     report.program = own_program();
     report.argv = own_argv();
     report.trigger = trigger;
     report.time = utc_now();
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
-    report.rlimit_nofile = limit.rlim_cur;
+    report.rlimit_nofile = g_program_pid ? g_program_limit : limit.rlim_cur;
     if (config().user_paths) report.user_paths = split_user_paths(config().user_paths);
     return report;
 }
@@ -451,6 +455,11 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
     largest_sites_first(report);
     apply_suppressions(configured_suppressions(), report);
     return report;
+}
+
+void report_for_program(int pid, rlim_t limit) {
+    g_program_pid = pid;
+    g_program_limit = limit;
 }
 
 Report take_counts() {

@@ -2,6 +2,8 @@
 // /proc/self/fd, every fd described, every site symbolised.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -39,5 +41,10 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
 // each site's open count, ages, frames and history, from the registry alone,
 // with no fd listed or described. Milliseconds at 20,000 fds.
 Report take_counts();
+
+// In a copy of the process (copies.h, the copies made at the fd limit):
+// every report is the program's, of pid `pid` with fd limit `limit`, not
+// the copy's, whose own limit it has lifted.
+void report_for_program(int pid, rlim_t limit);
 
 }  // namespace fdtrack

@@ -120,8 +120,8 @@ __attribute__((constructor(101))) void on_load() {
     }
     take_over_after_exec();
     at_fork(nullptr, nullptr, fork_child_started);
-    ensure_dump_thread();
     install_dump_signal();
+    ensure_request_service();  // after the handler: copies answer only through it
     // The exit hook needs no frame layout: a CPython whose frames fdtrack
     // cannot read still gets its exit report before finalization.
     python::init();

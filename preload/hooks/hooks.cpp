@@ -33,6 +33,8 @@
 #include "preload/track/child_path.h"
 
 #include "preload/dump/dump_signal.h"
+#include "preload/dump/dump_thread.h"
+#include "preload/track/config.h"
 #include "preload/hooks/exec_handover.h"
 #include "preload/hooks/real_symbol.h"
 #include "preload/dump/report_files.h"
@@ -158,6 +160,10 @@ OPEN_LIKE(openat, (int dir, const char* path, int flags, ...), dir, path, flags)
 OPEN_LIKE(openat64, (int dir, const char* path, int flags, ...), dir, path, flags)
 
 HOOK(int, signalfd, (int fd, const sigset_t* mask, int flags)) {
+    // The program reads the dump signal itself: it blocks it, so it cannot ring.
+    int dump_signal = fdtrack::config().dump_signal;
+    if (!in_fdtrack() && mask && fdtrack::keeps_dump_handler(dump_signal) && sigismember(mask, dump_signal) == 1)
+        fdtrack::serve_with_a_thread();
     ENTER;
     int result = CALL(signalfd, fd, mask, flags);
     return fd == -1 ? hook.created("signalfd", result) : result;  // else it updated `fd`'s mask
@@ -583,6 +589,13 @@ HOOK(sighandler_t, signal, (int signum, sighandler_t handler)) {
     action.sa_handler = handler;
     if (fdtrack::answer_for_dump_signal(signum, &action, &before)) return before.sa_handler;
     return CALL(signal, signum, handler) == SIG_ERR ? SIG_ERR : before.sa_handler;
+}
+
+// --- Threads: once the program has two, the dump thread answers (copies.h) ----------
+HOOK(int, pthread_create, (pthread_t * thread, const pthread_attr_t* attributes, void* (*start)(void*), void* argument)) {
+    int result = CALL(pthread_create, thread, attributes, start, argument);
+    if (result == 0 && !in_fdtrack() && fdtrack::answered_by_copies()) fdtrack::serve_with_a_thread();
+    return result;
 }
 
 // --- Thread names, which records carry -------------------------------------------

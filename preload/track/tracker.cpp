@@ -326,9 +326,9 @@ void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
     info.held_by_stream = held_by_stream;
     registry().put(fd, info);
     if (!g_recorded_since_fork.load(std::memory_order_relaxed)) g_recorded_since_fork.store(true);
-    // A fork child starts its dump thread at its first fd (dump_thread_after_fork);
-    // the program's starts at load, not here: a custom allocator's init may come first.
-    if (is_fork_child()) ensure_dump_thread();  // its own fds: it enters fdtrack's scope itself
+    // A fork child sets up its answering at its first fd (dump_thread_after_fork);
+    // the program's at load, not here: a custom allocator's init may come first.
+    if (is_fork_child()) ensure_request_service();  // its own fds: it enters fdtrack's scope itself
     stay_ahead_of(fd);
     fd_count_rose();
 }
@@ -542,7 +542,7 @@ bool recorded_since_fork() { return g_recorded_since_fork.load(); }
 
 void call_failed(int error) {
     if (error != EMFILE && error != ENFILE) return;
-    if (is_fork_child()) ensure_dump_thread();
+    if (is_fork_child()) ensure_request_service();
     out_of_fds();
 }
 

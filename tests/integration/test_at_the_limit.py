@@ -58,7 +58,10 @@ def test_threshold_emfile_and_exit_reports_at_the_limit_name_the_lines(build_c, 
     threshold_report, emfile_report = result.dumps
     assert result.report is not None, result.stderr
     assert threshold <= threshold_report["open_count"] < emfile_report["open_count"], result.stderr
-    assert emfile_report["open_count"] == result.report["open_count"]
+    # Taken at the first failure: a pipe that needed two fds when one was
+    # left, which an eventfd takes next (a copy of the process takes it at
+    # once, the dump thread a moment later).
+    assert result.report["open_count"] - 1 <= emfile_report["open_count"] <= result.report["open_count"]
     named = [check_names_the_lines(report, program, nofile) for report in (*result.dumps, result.report)]
     assert named[0] == named[1] == named[2], named
     for dump in result.dumps:

@@ -103,7 +103,7 @@ thread.start()
 sys.stdin.read()
 stop.set()
 thread.join()
-print(made[0], flush=True)
+print(made[0], attempts[0], flush=True)
 """
 
 
@@ -215,26 +215,27 @@ def test_hundreds_of_connections_delay_neither_the_owner_nor_the_signal(build_c,
         (dumped,) = target.wait_for_dump("signal")  # `fdtrack dump` writes no file
         assert dumped["pid"] == target.pid
         flooder.stdin.close()
-        made = int(flooder.stdout.readline())
-        assert made >= 300, f"the other user made only {made} connections"
+        made, attempts = map(int, flooder.stdout.readline().split())
+        # A program with one thread is not listening between requests (its
+        # copies answer, test_single_thread.py): the kernel's backlog of 64
+        # fills, and more connections are refused until a request drains it.
+        assert attempts >= 300 and made >= 64, f"the other user made only {made} connections in {attempts} tries"
     finally:
         stop(flooder)
 
 
-def thread_cpu_ticks(pid, name):
-    """utime + stime of the thread of `pid` called `name`, in clock ticks."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        if (task / "comm").read_text().strip() == name:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
-    raise AssertionError(f"no thread {name!r} in process {pid}")
+def cpu_ticks(pid):
+    """utime + stime of process `pid` (all its threads), in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
 
 
-def test_at_the_fd_limit_the_dump_thread_sleeps_and_still_answers(build_c, live, other_user):
+def test_at_the_fd_limit_fdtrack_sleeps_and_still_answers(build_c, live, other_user):
     """Row 9: a program at its fd limit (`ulimit -n 64`, soft and hard) and
-    another user's connection waiting: accept4 fails with EMFILE, and the
-    dump thread must back off instead of retrying at once; root's dump is
-    answered all the same."""
+    another user's connections waiting: accept4 fails with EMFILE, and
+    fdtrack must not retry at once (the dump thread backs off; with one
+    thread, nothing listens until the owner rings); root's dump is answered
+    all the same."""
     program = build_c("live_emfile.c")
     target = live(["sh", "-c", f'ulimit -n 64 && LD_PRELOAD={LIBRARY} exec "$0"', program.path], preload=False,
                   env={"FDTRACK_THRESHOLD": "100000"})
@@ -246,10 +247,10 @@ def test_at_the_fd_limit_the_dump_thread_sleeps_and_still_answers(build_c, live,
     flooder, ready = start_as(other_user, FLOODER, target.pid)
     try:
         assert ready == "ready"
-        before = thread_cpu_ticks(target.pid, "fdtrack")
+        before = cpu_ticks(target.pid)
         time.sleep(1.5)
-        spent = (thread_cpu_ticks(target.pid, "fdtrack") - before) / os.sysconf("SC_CLK_TCK")
-        assert spent < 0.3, f"the dump thread used {spent:.2f} s of CPU in 1.5 s"
+        spent = (cpu_ticks(target.pid) - before) / os.sysconf("SC_CLK_TCK")
+        assert spent < 0.3, f"the idle program used {spent:.2f} s of CPU in 1.5 s"
 
         data = dump_json(target.pid)
         assert data["trigger"] == "signal" and data["rlimit_nofile"] == 64, data

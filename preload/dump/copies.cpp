@@ -1,0 +1,351 @@
+// Requests answered by copies of the process (copies.h).
+#include "preload/dump/copies.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <malloc.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "preload/dump/control_socket.h"
+#include "preload/dump/dump.h"
+#include "preload/dump/dump_thread.h"
+#include "preload/dump/snapshot.h"
+#include "preload/dump/triggers.h"
+#include "preload/track/config.h"
+#include "preload/track/registry.h"
+#include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
+#include "report/control_channel.h"
+
+extern "C" const ElfW(Ehdr) __ehdr_start;  // our own load address
+
+namespace fdtrack {
+namespace {
+
+// Clients taken at one ring; more wait for the next.
+constexpr int kMaxClients = 8;
+// A copy that has not finished by then (a lock it inherited held, a client
+// that does not read) is ended by its own alarm.
+constexpr unsigned kCopyPatience_s = 30;
+// An interrupted program that is not at a safe point is tried again this
+// much later, at most this many times; then a copy is made anyway (at worst
+// it fails, and only it).
+constexpr long kRetry_ns = 1000000;
+constexpr int kMaxRetries = 200;
+
+int* g_listener = nullptr;  // the control socket's holder (dump_thread.cpp)
+std::atomic<int> g_retry_timer{-1};  // a POSIX timer id, made at the first retry
+std::atomic<int> g_retries{0};
+char g_retry_tag;  // its address marks the retry timer's signals
+// With no init or other ancestor to reap the copy (the program is pid 1 or
+// a subreaper), the program's only copy is a child it cannot wait for, and
+// fdtrack reaps it at the next request (or it stays a zombie until then).
+bool g_copy_is_a_child = false;
+std::atomic<pid_t> g_lingering_copy{0};
+
+// Code where the program may be interrupted in the middle of changing state
+// a copy needs: libc (its allocator above all), the loader, the allocator
+// the program uses if it is not libc's, the unwinder and fdtrack itself.
+// In libc, a system call is a safe point: the idle program's one.
+struct CodeRange {
+    uintptr_t start, end;
+    bool system_calls_are_safe;
+};
+constexpr int kMaxRanges = 16;
+CodeRange g_unsafe[kMaxRanges];
+std::atomic<int> g_unsafe_count{0};
+
+bool named(const char* path, const char* prefix) {
+    const char* slash = path ? strrchr(path, '/') : nullptr;
+    const char* name = slash ? slash + 1 : path;
+    return name && !strncmp(name, prefix, strlen(prefix));
+}
+
+int note_unsafe_code(dl_phdr_info* info, size_t, void* data) {
+    auto malloc_base = *static_cast<uintptr_t*>(data);
+    bool libc = named(info->dlpi_name, "libc.so");
+    bool unsafe = libc || named(info->dlpi_name, "ld-linux") || named(info->dlpi_name, "libunwind") ||
+                  info->dlpi_addr == reinterpret_cast<uintptr_t>(&__ehdr_start) || info->dlpi_addr == malloc_base;
+    if (!unsafe) return 0;
+    int count = g_unsafe_count.load(std::memory_order_relaxed);
+    for (int i = 0; i < info->dlpi_phnum && count < kMaxRanges; ++i) {
+        const ElfW(Phdr)& segment = info->dlpi_phdr[i];
+        if (segment.p_type != PT_LOAD || !(segment.p_flags & PF_X)) continue;
+        uintptr_t start = info->dlpi_addr + segment.p_vaddr;
+        g_unsafe[count++] = {start, start + segment.p_memsz, libc};
+    }
+    g_unsafe_count.store(count, std::memory_order_release);
+    return 0;
+}
+
+// The allocator's entry points: a system call made under one of them (brk
+// or mmap as the heap grows, munmap or madvise as it shrinks) comes with the
+// heap half changed, unlike the idle program's read or epoll_wait.
+constexpr int kMaxEntries = 8;
+CodeRange g_allocator[kMaxEntries];
+int g_allocator_count = 0;
+// How far up the interrupted stack their return addresses are looked for.
+constexpr size_t kStackScan = 2048;
+
+void learn_allocator_entries() {
+    void* entries[] = {reinterpret_cast<void*>(&malloc),         reinterpret_cast<void*>(&free),
+                       reinterpret_cast<void*>(&calloc),         reinterpret_cast<void*>(&realloc),
+                       reinterpret_cast<void*>(&posix_memalign), reinterpret_cast<void*>(&aligned_alloc),
+                       reinterpret_cast<void*>(&malloc_trim)};
+    for (void* entry : entries) {
+        Dl_info info{};
+        void* found = nullptr;
+        if (!dladdr1(entry, &info, &found, RTLD_DL_SYMENT) || !found || !info.dli_saddr) continue;
+        auto* symbol = static_cast<const ElfW(Sym)*>(found);
+        auto start = reinterpret_cast<uintptr_t>(info.dli_saddr);
+        if (g_allocator_count < kMaxEntries) g_allocator[g_allocator_count++] = {start, start + symbol->st_size, false};
+    }
+}
+
+// Return addresses inside the allocator above the interrupted stack pointer.
+// Read with process_vm_readv: a coroutine's stack may end anywhere, and a
+// read past it fails instead of faulting.
+bool allocator_on_stack(uintptr_t sp) {
+    uintptr_t words[kStackScan / sizeof(uintptr_t)];
+    iovec local{words, sizeof words}, remote{reinterpret_cast<void*>(sp), sizeof words};
+    ssize_t got = syscall(SYS_process_vm_readv, getpid(), &local, 1L, &remote, 1L, 0L);
+    if (got < 0) return true;  // unknown: not safe
+    for (size_t i = 0; i < static_cast<size_t>(got) / sizeof(uintptr_t); ++i) {
+        for (int j = 0; j < g_allocator_count; ++j) {
+            if (words[i] > g_allocator[j].start && words[i] <= g_allocator[j].end) return true;
+        }
+    }
+    return false;
+}
+
+void learn_unsafe_code() {
+    if (g_unsafe_count.load()) return;
+    learn_allocator_entries();
+    Dl_info malloc_object{};
+    uintptr_t malloc_base = 0;
+    if (dladdr(reinterpret_cast<void*>(&malloc), &malloc_object)) {
+        malloc_base = reinterpret_cast<uintptr_t>(malloc_object.dli_fbase);
+    }
+    dl_iterate_phdr(note_unsafe_code, &malloc_base);
+}
+
+bool is_system_call(const unsigned char* at) { return at[0] == 0x0f && at[1] == 0x05; }
+
+// Where the interrupted thread stood. At a system call the kernel leaves the
+// instruction pointer after it, or on it when the call will be restarted.
+bool at_a_safe_point(const void* context) {
+    const greg_t* registers = static_cast<const ucontext_t*>(context)->uc_mcontext.gregs;
+    auto pc = static_cast<uintptr_t>(registers[REG_RIP]);
+    for (int i = 0, n = g_unsafe_count.load(std::memory_order_acquire); i < n; ++i) {
+        const CodeRange& range = g_unsafe[i];
+        if (pc < range.start || pc >= range.end) continue;
+        if (!range.system_calls_are_safe) return false;
+        auto* at = reinterpret_cast<const unsigned char*>(pc);
+        bool system_call = (pc + 2 <= range.end && is_system_call(at)) || (pc >= range.start + 2 && is_system_call(at - 2));
+        return system_call && !allocator_on_stack(static_cast<uintptr_t>(registers[REG_RSP]));
+    }
+    return true;
+}
+
+// Raw system calls: from a signal handler, with nothing of glibc's timer
+// bookkeeping (a SIGEV_SIGNAL timer is the kernel's id).
+void retry_soon() {
+    int timer = g_retry_timer.load();
+    if (timer < 0) {
+        sigevent event{};
+        event.sigev_notify = SIGEV_SIGNAL;
+        event.sigev_signo = config().dump_signal;
+        event.sigev_value.sival_ptr = &g_retry_tag;
+        if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &event, &timer) != 0) return;
+        g_retry_timer.store(timer);
+    }
+    itimerspec once{};
+    once.it_value.tv_nsec = kRetry_ns;
+    syscall(SYS_timer_settime, timer, 0, &once, nullptr);
+}
+
+struct Work {
+    unsigned requests = 0;  // DumpRequest bits
+    int sequence_signal = 0, sequence_emfile = 0, sequence_threshold = 0;
+    int clients[kMaxClients];
+    int client_count = 0;
+    bool queue_left = false;  // accepting failed at the fd limit: the copy accepts, with room
+    int listener = -1;
+    int pid = 0;
+    rlim_t limit = 0;
+};
+
+// The copy: every signal blocked (the program's handlers must not run in
+// it: a Ctrl-C reaches the whole process group) but its own alarm.
+[[noreturn]] void be_the_copy(const Work& work) {
+    Reentry own;
+    sigset_t blocked;
+    sigfillset(&blocked);
+    sigdelset(&blocked, SIGALRM);
+    sigprocmask(SIG_SETMASK, &blocked, nullptr);
+    struct sigaction fatal {};
+    fatal.sa_handler = SIG_DFL;
+    sigaction(SIGALRM, &fatal, nullptr);
+    alarm(kCopyPatience_s);
+    prctl(PR_SET_NAME, "fdtrack copy");
+    try {
+        make_room_in_this_copy(work.listener);
+        report_for_program(work.pid, work.limit);
+        // The clients' sockets are fdtrack's, not the program's: not reported.
+        FdInfo own_fd;
+        own_fd.origin = Origin::own;
+        for (int i = 0; i < work.client_count; ++i) registry().put(work.clients[i], own_fd);
+        if (work.requests & kDumpSignal) write_dump_in_this_copy("signal", work.pid, work.sequence_signal, work.limit);
+        if (work.requests & kDumpEmfile) write_dump_in_this_copy("emfile", work.pid, work.sequence_emfile, work.limit);
+        if (work.requests & kDumpThreshold) {
+            write_dump_in_this_copy("threshold", work.pid, work.sequence_threshold, work.limit);
+        }
+        for (int i = 0; i < work.client_count; ++i) {
+            answer_in_this_copy(work.clients[i], work.listener);
+            close(work.clients[i]);
+        }
+        if (work.queue_left && work.listener >= 0) answer_queue_in_this_copy(work.listener, work.pid, work.limit);
+    } catch (...) {
+        // Out of memory in the copy: the program never knows.
+    }
+    _exit(0);
+}
+
+pid_t clone_process() { return static_cast<pid_t>(syscall(SYS_clone, 0L, nullptr, nullptr, nullptr, 0L)); }
+
+void reap(pid_t copy) {
+    while (waitpid(copy, nullptr, __WCLONE) < 0 && errno == EINTR) {
+    }
+}
+
+void reap_lingering_copy() {
+    pid_t copy = g_lingering_copy.load();
+    if (copy > 0 && waitpid(copy, nullptr, __WCLONE | WNOHANG) != 0) g_lingering_copy.store(0);
+}
+
+// A copy that sends no signal when it ends (exit signal 0), which wait()
+// without __WCLONE never returns. It is itself the child of a first copy
+// that ends at once and is reaped here: the copy's parent is then init (or
+// the nearest subreaper), which reaps it.
+void start_copy(const Work& work) {
+    reap_lingering_copy();
+    pid_t first = clone_process();
+    if (first == 0) {
+        if (g_copy_is_a_child || clone_process() == 0) be_the_copy(work);
+        _exit(0);
+    }
+    if (first < 0) {
+        static std::atomic<bool> said{false};
+        if (!said.exchange(true)) {
+            static const char line[] = "fdtrack: cannot make a copy of the process to answer a request\n";
+            ssize_t ignored = write(STDERR_FILENO, line, sizeof line - 1);
+            (void)ignored;
+        }
+        return;
+    }
+    if (g_copy_is_a_child) g_lingering_copy.store(first);
+    else reap(first);
+}
+
+// Takes the waiting connections (other users' are closed at once, unread,
+// before any copy is made for them) and the pending requests, and starts a
+// copy for them. Raw system calls: the hooks must not see fdtrack's fds.
+}  // namespace
+
+void answer_in_a_copy_now() {
+    Reentry own;  // syscall() is hooked too
+    Work work;
+    {
+        HeldFdUse use;
+        work.listener = g_listener ? HeldFdUse::fd(*g_listener) : -1;
+        while (work.listener >= 0 && work.client_count < kMaxClients) {
+            int client = static_cast<int>(syscall(SYS_accept4, work.listener, nullptr, nullptr, SOCK_CLOEXEC));
+            if (client < 0 && errno == EINTR) continue;
+            if (client < 0) {
+                work.queue_left = out_of_resources(errno);
+                break;
+            }
+            if (trusted(client)) work.clients[work.client_count++] = client;
+            else syscall(SYS_close, client);
+        }
+        work.requests = take_pending_requests();
+        // A threshold dump that comes with an emfile one says nothing more;
+        // one whose count has fallen back by now (postgres probing how many
+        // fds it may open) would show a count far below the threshold.
+        if ((work.requests & kDumpThreshold) && ((work.requests & kDumpEmfile) || !threshold_still_reached())) {
+            work.requests &= ~kDumpThreshold;
+        }
+        if (!work.requests && !work.client_count && !work.queue_left) return;
+        if (work.requests & kDumpSignal) work.sequence_signal = take_dump_sequence();
+        if (work.requests & kDumpEmfile) work.sequence_emfile = take_dump_sequence();
+        if (work.requests & kDumpThreshold) work.sequence_threshold = take_dump_sequence();
+        work.pid = static_cast<int>(getpid());
+        rlimit limit{};
+        getrlimit(RLIMIT_NOFILE, &limit);
+        work.limit = limit.rlim_cur;
+        start_copy(work);  // the copy gets the listener by this number
+    }
+    for (int i = 0; i < work.client_count; ++i) syscall(SYS_close, work.clients[i]);
+}
+
+void answer_by_copies(int* listener) {
+    Reentry own;
+    g_listener = listener;
+    learn_unsafe_code();
+    share_dump_state_with_copies();
+    int subreaper = 0;
+    g_copy_is_a_child = getpid() == 1 || (prctl(PR_GET_CHILD_SUBREAPER, &subreaper) == 0 && subreaper);
+}
+
+void stop_answering_by_copies() {
+    int timer = g_retry_timer.load();
+    if (timer < 0) return;
+    itimerspec never{};
+    Reentry own;
+    syscall(SYS_timer_settime, timer, 0, &never, nullptr);
+}
+
+bool asks_for_a_report(const siginfo_t* info) {
+    if (info->si_code == SI_QUEUE && info->si_value.sival_int == kControlRing) return false;
+    return !(info->si_code == SI_TIMER && info->si_value.sival_ptr == &g_retry_tag);
+}
+
+void answer_signal_in_a_copy(const siginfo_t* info, const void* context) {
+    int saved = errno;
+    Reentry own;
+    if (asks_for_a_report(info)) add_pending_requests(kDumpSignal);
+    // A fork child that has not settled still holds its parent's numbers.
+    if (!is_unsettled_fork_child()) {
+        if (at_a_safe_point(context) || g_retries.fetch_add(1) >= kMaxRetries) {
+            g_retries.store(0);
+            answer_in_a_copy_now();
+        } else {
+            retry_soon();
+        }
+    }
+    errno = saved;
+}
+
+void forget_copies_after_fork() {
+    g_retry_timer.store(-1);  // timers are not inherited, nor children
+    g_retries.store(0);
+    g_lingering_copy.store(0);
+}
+
+}  // namespace fdtrack

@@ -1,0 +1,119 @@
+/* A program with one thread (until told otherwise), driven by commands on
+   stdin, each answered by one line on stdout ending in "ok":
+     open N      leak N fds from the "single" line
+     threads     answers how many threads the process has
+     children    answers waitpid(-1, WNOHANG) and how many SIGCHLD arrived
+     handle      installs a SIGUSR1 handler of its own
+     usr1        answers how many SIGUSR1 its handler got
+     thread      starts a thread that waits forever
+     churn MS    allocates, checks and frees for MS milliseconds, opening and
+                 closing an fd now and then; answers the rounds done
+     exit        exits with EXIT_EXPECTED */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static volatile sig_atomic_t sigchld_count, usr1_count;
+
+static void on_sigchld(int signum) { (void)signum; ++sigchld_count; }
+static void on_usr1(int signum) { (void)signum; ++usr1_count; }
+
+static int count_threads(void) {
+    DIR* dir = opendir("/proc/self/task");
+    CHECK(dir);
+    int n = 0;
+    for (struct dirent* entry; (entry = readdir(dir));) n += entry->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
+
+static void* wait_forever(void* unused) {
+    (void)unused;
+    for (;;) pause();
+    return NULL;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Busy in the allocator; every block is checked before it is freed, so a
+   heap that fdtrack disturbed fails a CHECK. Answers the rounds done. */
+static unsigned long churn(int ms) {
+    unsigned long round = 0;
+    for (double end = now_ms() + ms; now_ms() < end; ++round) {
+        char* blocks[64];
+        size_t sizes[64];
+        for (int i = 0; i < 64; ++i) {
+            sizes[i] = 16 + (round * 31 + i * 7) % 4000;
+            blocks[i] = malloc(sizes[i]);
+            CHECK(blocks[i]);
+            memset(blocks[i], (int)(i + round), sizes[i]);
+        }
+        for (int i = 0; i < 64; ++i) {
+            CHECK(blocks[i][0] == (char)(i + round) && blocks[i][sizes[i] - 1] == (char)(i + round));
+            free(blocks[i]);
+        }
+        if (round % 16 == 0) {
+            int fd = open("/dev/null", O_RDONLY);
+            CHECK(fd >= 0);
+            CHECK(close(fd) == 0);
+        }
+    }
+    return round;
+}
+
+int main(void) {
+    struct sigaction child = {0};
+    child.sa_handler = on_sigchld;
+    child.sa_flags = SA_RESTART;
+    CHECK(sigaction(SIGCHLD, &child, NULL) == 0);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char line[128];
+    while (fgets(line, sizeof line, stdin)) {
+        int n = 0;
+        if (sscanf(line, "open %d", &n) == 1) {
+            for (int i = 0; i < n; ++i) CHECK(open("/dev/null", O_RDONLY) >= 0); /* LEAK: single */
+            printf("ok\n");
+        } else if (!strcmp(line, "threads\n")) {
+            printf("%d ok\n", count_threads());
+        } else if (!strcmp(line, "children\n")) {
+            int status;
+            errno = 0;
+            pid_t got = waitpid(-1, &status, WNOHANG);
+            printf("%d %d %d ok\n", (int)got, got < 0 ? errno : 0, (int)sigchld_count);
+        } else if (!strcmp(line, "handle\n")) {
+            struct sigaction own = {0};
+            own.sa_handler = on_usr1;
+            own.sa_flags = SA_RESTART;
+            CHECK(sigaction(SIGUSR1, &own, NULL) == 0);
+            printf("ok\n");
+        } else if (!strcmp(line, "usr1\n")) {
+            printf("%d ok\n", (int)usr1_count);
+        } else if (!strcmp(line, "thread\n")) {
+            pthread_t thread;
+            CHECK(pthread_create(&thread, NULL, wait_forever, NULL) == 0);
+            printf("ok\n");
+        } else if (sscanf(line, "churn %d", &n) == 1) {
+            printf("%lu ok\n", churn(n));
+        } else if (!strcmp(line, "exit\n")) {
+            return EXIT_EXPECTED;
+        } else {
+            printf("unknown command ok\n");
+        }
+    }
+    return 0;
+}
