@@ -1,69 +1,69 @@
 // Each site's open count over time (history.h).
 #include "preload/track/history.h"
 
-#include <time.h>
+#include <errno.h>
 
 #include <algorithm>
-#include <map>
-#include <mutex>
-#include <unordered_map>
+#include <atomic>
 
 #include "preload/track/config.h"
-#include "preload/track/fork_safe_mutex.h"
+#include "preload/track/history_store.h"
 #include "preload/track/registry.h"
 #include "preload/track/site_counts.h"
 
 namespace fdtrack {
 namespace {
 
-using Series = std::vector<HistoryPoint>;
+// Never destroyed: exit reports come after static destructors.
+constinit HistoryStore g_store;
+// CLOCK_MONOTONIC; 0 until the first sample: due at once.
+constinit std::atomic<int64_t> g_next_due_ns{0};
+constinit std::atomic<bool> g_sampled{false};
 
-struct History {
-    int64_t next_due_ns = 0;  // CLOCK_MONOTONIC
-    std::unordered_map<uint32_t, Series> stacks;
-    Series open_fds;
-    size_t without_room = 0;
-};
+// A stack's history_slot (site_counts.h): 0 not followed yet, the series
+// index + 1, or this when it found no room (counted once).
+constexpr uint32_t kNoRoom = UINT32_MAX;
 
-// Sampled on the dump thread, read by whichever thread writes a report.
-// Allocated at the first sample, never freed: exit reports come after static
-// destructors.
-constinit History* g_history = nullptr;
-constinit ForkSafeMutex g_lock;
-constinit int64_t g_retry_ns = 0;  // when to try again to allocate the history
+// A count's change time, or `now_s` for a count that never changed.
+int64_t changed_or(int64_t changed_s, int64_t now_s) { return changed_s ? changed_s : now_s; }
 
-
-int64_t unix_time_s() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec;
-}
-
-// A full series keeps its newer half and every other point of the older.
-void thin(Series& series) {
-    size_t older = series.size() / 2;
-    size_t kept = 0;
-    for (size_t i = 0; i < series.size(); ++i) {
-        if (i < older && i % 2 == 1) continue;
-        series[kept++] = series[i];
+// Holding the flag. Each point is dated by its count's last change, not by
+// this sample: one taken late (no hook ran for an hour) dates a burst as
+// one taken in time would.
+void record_counts() {
+    int64_t now_s = wall_clock_seconds();
+    int32_t live = registry().live_count();
+    g_store.record_open_fds(changed_or(registry().live_changed_s(), now_s), live);
+    for (uint32_t id = 1, end = counted_ids(); id < end; ++id) {
+        uint32_t slot = history_slot(id);
+        if (slot == kNoRoom) continue;
+        int32_t count = open_count(id);
+        if (slot == 0) {
+            if (count <= 0) continue;
+            int index = g_store.follow();
+            slot = index < 0 ? kNoRoom : static_cast<uint32_t>(index) + 1;
+            set_history_slot(id, slot);
+            if (slot == kNoRoom) continue;
+        }
+        g_store.record(static_cast<int>(slot - 1), changed_or(count_changed_s(id), now_s), count);
     }
-    series.resize(kept);
+    g_sampled.store(true, std::memory_order_release);
 }
 
-// Only changes are kept: a count holds until the next point. A wall clock
-// set back (NTP, a resumed VM) never makes a time go back: readers refuse that.
-void append(Series& series, int64_t time_s, int32_t count) {
-    if (!series.empty() && series.back().count == count) return;
-    if (!series.empty()) time_s = std::max(time_s, series.back().time_s);
-    if (series.size() >= kHistoryPoints) thin(series);
-    series.push_back({time_s, count});
-}
-
-// The value of a step function at `time_s` (0 before its first point).
-int32_t count_at(const Series& series, int64_t time_s) {
-    auto after = std::upper_bound(series.begin(), series.end(), time_s,
-                                  [](int64_t t, const HistoryPoint& p) { return t < p.time_s; });
-    return after == series.begin() ? 0 : std::prev(after)->count;
+void sample(int64_t now_ns) {
+    int interval = config().interval_s;
+    if (interval <= 0) {
+        // Looked at again in a second, not never: a new attach may set an interval.
+        g_next_due_ns.store(now_ns + 1000000000, std::memory_order_relaxed);
+        return;
+    }
+    if (!g_store.try_hold()) return;  // a sample in progress, which this hook interrupted or runs beside
+    // Another thread may have sampled between the caller's look and the flag.
+    if (now_ns >= g_next_due_ns.load(std::memory_order_relaxed)) {
+        g_next_due_ns.store(now_ns + int64_t{interval} * 1000000000, std::memory_order_relaxed);
+        record_counts();
+    }
+    g_store.release();
 }
 
 }  // namespace
@@ -71,95 +71,100 @@ int32_t count_at(const Series& series, int64_t time_s) {
 int next_sample_in_ms() {
     int interval = config().interval_s;
     if (interval <= 0) return -1;
-    std::lock_guard lock(g_lock);
-    int64_t due = g_history ? g_history->next_due_ns : g_retry_ns;  // none yet: at once, or after a failed allocation
-    int64_t left = due - monotonic_ns();
+    int64_t left = g_next_due_ns.load(std::memory_order_relaxed) - monotonic_ns();
     return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left / 1000000 + 1, interval * 1000));
 }
 
 void sample_history_if_due() {
-    int interval = config().interval_s;
-    if (interval <= 0) return;
-    std::lock_guard lock(g_lock);
-    int64_t now = monotonic_ns();
-    try {
-        if (!g_history) g_history = new History;
-        History& h = *g_history;
-        if (now < h.next_due_ns) return;
-        h.next_due_ns = now + int64_t{interval} * 1000000000;
-        int64_t time_s = unix_time_s();
-        append(h.open_fds, time_s, registry().live_count());
-        for (uint32_t id = 1, end = counted_ids(); id < end; ++id) {
-            int32_t count = open_count(id);
-            auto found = h.stacks.find(id);
-            if (found == h.stacks.end()) {
-                if (count <= 0) continue;
-                if (h.stacks.size() >= kHistoryStacks) {
-                    ++h.without_room;
-                    continue;
-                }
-                found = h.stacks.emplace(id, Series{}).first;
-            }
-            append(found->second, time_s, count);
-        }
-    } catch (...) {
-        // Out of memory: the samples so far stay; a first one is tried again at the interval.
-        g_retry_ns = now + int64_t{interval} * 1000000000;
-    }
+    int64_t now_ns = monotonic_ns();
+    if (now_ns < g_next_due_ns.load(std::memory_order_relaxed)) return;
+    int saved_errno = errno;  // a hook's caller reads the errno of the call it made
+    sample(now_ns);
+    errno = saved_errno;
 }
 
 namespace {
 
-// `parts` merged into one series ending at `now_count` now (under the lock).
-std::vector<HistoryPoint> merged(const std::vector<const Series*>& parts, int32_t now_count) {
+// The value of a step function at `time_s` (0 before its first point).
+int32_t count_at(const std::vector<HistoryPoint>& series, int64_t time_s) {
+    auto after = std::upper_bound(series.begin(), series.end(), time_s,
+                                  [](int64_t t, const HistoryPoint& p) { return t < p.time_s; });
+    return after == series.begin() ? 0 : std::prev(after)->count;
+}
+
+// `parts` merged into one series ending at `now_count` now.
+std::vector<HistoryPoint> merged(const std::vector<std::vector<HistoryPoint>>& parts, int32_t now_count) {
     std::vector<int64_t> times;
-    for (const Series* part : parts) {
-        for (const HistoryPoint& p : *part) times.push_back(p.time_s);
+    for (const auto& part : parts) {
+        for (const HistoryPoint& p : part) times.push_back(p.time_s);
     }
     std::sort(times.begin(), times.end());
     times.erase(std::unique(times.begin(), times.end()), times.end());
     std::vector<HistoryPoint> sum;
     for (int64_t t : times) {
         int32_t count = 0;
-        for (const Series* part : parts) count += count_at(*part, t);
+        for (const auto& part : parts) count += count_at(part, t);
         if (sum.empty() || sum.back().count != count) sum.push_back({t, count});
     }
     // The report's own moment ends every history, changed or not.
-    int64_t time_s = sum.empty() ? unix_time_s() : std::max(unix_time_s(), sum.back().time_s);
+    int64_t now_s = wall_clock_seconds();
+    int64_t time_s = sum.empty() ? now_s : std::max(now_s, sum.back().time_s);
     if (!sum.empty() && sum.back().time_s == time_s) sum.back().count = now_count;
     else sum.push_back({time_s, now_count});
     return sum;
 }
+
+// Readers hold the flag while they copy, so that no sample changes a series
+// under them; one that cannot get it reads anyway (history_store.h).
+class ReadHold {
+public:
+    ReadHold() : held_(g_store.hold_a_while()) {}
+    ~ReadHold() {
+        if (held_) g_store.release();
+    }
+    ReadHold(const ReadHold&) = delete;
+    ReadHold& operator=(const ReadHold&) = delete;
+
+private:
+    bool held_;
+};
 
 }  // namespace
 
 std::vector<HistoryPoint> history_of(const std::vector<uint32_t>& stacks) {
     int32_t now_count = 0;
     for (uint32_t id : stacks) now_count += open_count(id);
-    std::lock_guard lock(g_lock);
-    if (!g_history) return {};
-    std::vector<const Series*> parts;
-    for (uint32_t id : stacks) {
-        auto found = g_history->stacks.find(id);
-        if (found != g_history->stacks.end()) parts.push_back(&found->second);
+    if (!g_sampled.load(std::memory_order_acquire)) return {};
+    std::vector<std::vector<HistoryPoint>> parts;
+    {
+        ReadHold hold;
+        for (uint32_t id : stacks) {
+            uint32_t slot = history_slot(id);
+            if (slot != 0 && slot != kNoRoom) parts.push_back(g_store.series(static_cast<int>(slot - 1)));
+        }
     }
     return merged(parts, now_count);
 }
 
 std::vector<HistoryPoint> open_fds_history() {
     int32_t now_count = registry().live_count();
-    std::lock_guard lock(g_lock);
-    if (!g_history) return {};
-    return merged({&g_history->open_fds}, now_count);
+    if (!g_sampled.load(std::memory_order_acquire)) return {};
+    std::vector<std::vector<HistoryPoint>> parts;
+    {
+        ReadHold hold;
+        parts.push_back(g_store.open_fds());
+    }
+    return merged(parts, now_count);
 }
 
-size_t stacks_without_history() {
-    std::lock_guard lock(g_lock);
-    return g_history ? g_history->without_room : 0;
-}
+size_t stacks_without_history() { return g_store.without_room(); }
 
-void history_after_fork() {
-    if (g_lock.reset_after_fork()) g_history = nullptr;  // caught mid-sample: a new one (the old is left, not freed)
-}
+void history_after_fork() { g_store.after_fork(); }
+
+void make_history_sample_due() { g_next_due_ns.store(0, std::memory_order_relaxed); }
+
+bool try_hold_history_flag() { return g_store.try_hold(); }
+
+void release_history_flag() { g_store.release(); }
 
 }  // namespace fdtrack

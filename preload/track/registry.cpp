@@ -77,6 +77,12 @@ Registry::Slot* Registry::slot(int fd, bool create) const {
     return slots ? &slots[fd & (kChunkSize - 1)] : nullptr;
 }
 
+// The time before the count, which releases it: as site_counts.cpp does.
+void Registry::add_live(int delta) {
+    live_changed_s_.store(wall_clock_seconds(), std::memory_order_relaxed);
+    live_.fetch_add(delta, std::memory_order_release);
+}
+
 void Registry::put(int fd, const FdInfo& info) {
     Slot* s = slot(fd, true);
     if (!s) return;
@@ -98,7 +104,7 @@ void Registry::put(int fd, const FdInfo& info) {
     if (before == static_cast<uint8_t>(Origin::tracked)) count_open(before_stack, -1);
     if (info.origin == Origin::tracked) count_open(info.stack, 1);
     int delta = counts(static_cast<uint8_t>(info.origin)) - counts(before);
-    if (delta) live_.fetch_add(delta, std::memory_order_relaxed);
+    if (delta) add_live(delta);
     int seen = max_fd_.load(std::memory_order_relaxed);
     while (fd > seen && !max_fd_.compare_exchange_weak(seen, fd, std::memory_order_relaxed)) {
     }
@@ -121,7 +127,7 @@ void Registry::put_inherited(int fd, Origin origin) {
     }
     unlock(*s);
     if (!was_empty) return;
-    live_.fetch_add(1, std::memory_order_relaxed);
+    add_live(1);
     int seen = max_fd_.load(std::memory_order_relaxed);
     while (fd > seen && !max_fd_.compare_exchange_weak(seen, fd, std::memory_order_relaxed)) {
     }
@@ -153,7 +159,7 @@ Origin Registry::remove(int fd, FdInfo* removed, const void* closer) {
     s->origin.store(static_cast<uint8_t>(after), std::memory_order_relaxed);
     unlock(*s);
     if (before == static_cast<uint8_t>(Origin::tracked)) count_open(stack, -1);
-    if (counts(before)) live_.fetch_sub(1, std::memory_order_relaxed);
+    if (counts(before)) add_live(-1);
     return static_cast<Origin>(before);
 }
 
@@ -213,7 +219,8 @@ void Registry::clear() {
         s->closed_by.store(0, std::memory_order_relaxed);
         unlock(*s);
     }
-    live_.store(0, std::memory_order_relaxed);
+    live_changed_s_.store(wall_clock_seconds(), std::memory_order_relaxed);
+    live_.store(0, std::memory_order_release);
 }
 
 }  // namespace fdtrack

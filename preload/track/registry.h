@@ -77,7 +77,10 @@ public:
     Origin origin(int fd) const;
 
     int max_fd() const { return max_fd_.load(std::memory_order_relaxed); }
-    int live_count() const { return live_.load(std::memory_order_relaxed); }
+    int live_count() const { return live_.load(std::memory_order_acquire); }
+    // The wall-clock second of live_count()'s last change, 0 for none (the
+    // history dates its points by it); read after live_count().
+    int64_t live_changed_s() const { return live_changed_s_.load(std::memory_order_relaxed); }
 
     // In a fork child another thread may have died mid-write: reopen its slots.
     void repair_after_fork();
@@ -90,8 +93,10 @@ public:
 
 private:
     Slot* slot(int fd, bool create) const;
+    void add_live(int delta);
     std::atomic<int> max_fd_{-1};
     std::atomic<int> live_{0};  // slots not empty and not own
+    std::atomic<int64_t> live_changed_s_{0};
 };
 
 Registry& registry();

@@ -5,13 +5,20 @@
 
 #include <atomic>
 
+#include "preload/track/registry.h"
+
 namespace fdtrack {
 namespace {
 
 constexpr uint32_t kBlockIds = 4096;
 constexpr uint32_t kBlocks = 1024;  // 4M stacks: far more than a stack table holds
 
-using Block = std::atomic<int32_t>[kBlockIds];
+struct Counted {
+    std::atomic<int32_t> count;
+    std::atomic<uint32_t> history_slot;
+    std::atomic<int64_t> changed_s;
+};
+using Block = Counted[kBlockIds];
 constinit std::atomic<Block*> g_blocks[kBlocks] = {};
 constinit std::atomic<uint32_t> g_end{0};
 
@@ -27,24 +34,46 @@ Block* block(uint32_t index, bool create) {
     return found;
 }
 
+Counted* counted(uint32_t id, bool create = false) {
+    uint32_t index = id / kBlockIds;
+    if (index >= kBlocks) return nullptr;
+    Block* counts = block(index, create);
+    return counts ? &(*counts)[id % kBlockIds] : nullptr;
+}
+
+// Before the count changes, which releases it: a sampler that reads the
+// count with acquire then reads this change's time, or a later one.
+void stamp_change(Counted& entry) { entry.changed_s.store(wall_clock_seconds(), std::memory_order_relaxed); }
+
 }  // namespace
 
 void count_open(uint32_t id, int delta) {
-    uint32_t index = id / kBlockIds;
-    if (id == 0 || index >= kBlocks) return;
-    Block* counts = block(index, delta > 0);
-    if (!counts) return;
-    (*counts)[id % kBlockIds].fetch_add(delta, std::memory_order_relaxed);
+    Counted* entry = id ? counted(id, delta > 0) : nullptr;
+    if (!entry) return;
+    stamp_change(*entry);
+    entry->count.fetch_add(delta, std::memory_order_release);
     uint32_t end = g_end.load(std::memory_order_relaxed);
     while (id >= end && !g_end.compare_exchange_weak(end, id + 1, std::memory_order_relaxed)) {
     }
 }
 
 int32_t open_count(uint32_t id) {
-    uint32_t index = id / kBlockIds;
-    if (index >= kBlocks) return 0;
-    Block* counts = block(index, false);
-    return counts ? (*counts)[id % kBlockIds].load(std::memory_order_relaxed) : 0;
+    Counted* entry = counted(id);
+    return entry ? entry->count.load(std::memory_order_acquire) : 0;
+}
+
+int64_t count_changed_s(uint32_t id) {
+    Counted* entry = counted(id);
+    return entry ? entry->changed_s.load(std::memory_order_relaxed) : 0;
+}
+
+uint32_t history_slot(uint32_t id) {
+    Counted* entry = counted(id);
+    return entry ? entry->history_slot.load(std::memory_order_acquire) : 0;
+}
+
+void set_history_slot(uint32_t id, uint32_t slot) {
+    if (Counted* entry = counted(id)) entry->history_slot.store(slot, std::memory_order_release);
 }
 
 uint32_t counted_ids() { return g_end.load(std::memory_order_relaxed); }
@@ -53,7 +82,11 @@ void clear_open_counts() {
     for (uint32_t index = 0; index < kBlocks; ++index) {
         Block* counts = block(index, false);
         if (!counts) continue;
-        for (auto& count : *counts) count.store(0, std::memory_order_relaxed);
+        for (Counted& entry : *counts) {
+            if (entry.count.load(std::memory_order_relaxed) == 0) continue;
+            stamp_change(entry);
+            entry.count.store(0, std::memory_order_release);
+        }
     }
 }
 
