@@ -253,6 +253,10 @@ std::map<int, int> merge_python_sites(Report& report) {
 // Each site's history, merged from its stacks' (history.h).
 void add_history(Report& report, const std::map<int, int>& merged_into) {
     if (config().interval_s <= 0) return;
+    // A sample due since the program's last change: without a dump thread
+    // (copies.h) none is taken while no hook runs, and its points carry the
+    // time of that change, not now's.
+    sample_history_if_due();
     std::map<int, std::vector<uint32_t>> stacks;
     for (const Site& site : report.sites) stacks[site.id].push_back(static_cast<uint32_t>(site.id));
     for (auto [from, into] : merged_into) stacks[into].push_back(static_cast<uint32_t>(from));

@@ -18,14 +18,20 @@ namespace {
 constinit HistoryStore g_store;
 // CLOCK_MONOTONIC; 0 until the first sample: due at once.
 constinit std::atomic<int64_t> g_next_due_ns{0};
+// The wall-clock second before it: what a hook looks at first (time() from
+// the vDSO costs a nanosecond, the monotonic clock 20).
+constinit std::atomic<int64_t> g_next_due_s{0};
 constinit std::atomic<bool> g_sampled{false};
 
 // A stack's history_slot (site_counts.h): 0 not followed yet, the series
 // index + 1, or this when it found no room (counted once).
 constexpr uint32_t kNoRoom = UINT32_MAX;
 
-// A count's change time, or `now_s` for a count that never changed.
-int64_t changed_or(int64_t changed_s, int64_t now_s) { return changed_s ? changed_s : now_s; }
+// When a count that changed in second `changed_s` held: from the next whole
+// second on (a change at 12.9 s holds at 13, not at 12; a growth judged by
+// the second half of a history must not see it early), never after this
+// sample; `now_s` for a count that never changed.
+int64_t changed_or(int64_t changed_s, int64_t now_s) { return changed_s ? std::min(changed_s + 1, now_s) : now_s; }
 
 // Holding the flag. Each point is dated by its count's last change, not by
 // this sample: one taken late (no hook ran for an hour) dates a burst as
@@ -61,6 +67,7 @@ void sample(int64_t now_ns) {
     // Another thread may have sampled between the caller's look and the flag.
     if (now_ns >= g_next_due_ns.load(std::memory_order_relaxed)) {
         g_next_due_ns.store(now_ns + int64_t{interval} * 1000000000, std::memory_order_relaxed);
+        g_next_due_s.store(wall_clock_seconds() + interval - 1, std::memory_order_relaxed);
         record_counts();
     }
     g_store.release();
@@ -76,6 +83,11 @@ int next_sample_in_ms() {
 }
 
 void sample_history_if_due() {
+    // A wall clock set back leaves the second far ahead: the monotonic clock decides.
+    int interval = config().interval_s;
+    if (interval <= 0) return;
+    int64_t now_s = wall_clock_seconds(), due_s = g_next_due_s.load(std::memory_order_relaxed);
+    if (now_s < due_s && due_s - now_s < interval) return;
     int64_t now_ns = monotonic_ns();
     if (now_ns < g_next_due_ns.load(std::memory_order_relaxed)) return;
     int saved_errno = errno;  // a hook's caller reads the errno of the call it made
@@ -161,7 +173,10 @@ size_t stacks_without_history() { return g_store.without_room(); }
 
 void history_after_fork() { g_store.after_fork(); }
 
-void make_history_sample_due() { g_next_due_ns.store(0, std::memory_order_relaxed); }
+void make_history_sample_due() {
+    g_next_due_ns.store(0, std::memory_order_relaxed);
+    g_next_due_s.store(0, std::memory_order_relaxed);
+}
 
 bool try_hold_history_flag() { return g_store.try_hold(); }
 

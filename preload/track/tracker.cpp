@@ -311,6 +311,13 @@ inline void stay_ahead_of(int fd) {
     if (__builtin_expect(fd + kAhead >= floor, 0) && floor) move_ahead_of(fd);
 }
 
+// With no dump thread (copies.h) the hooks take the history's samples, as
+// their calls change the counts: before the change, so that a sample due
+// since finds the counts a punctual one would have (history.h).
+inline void sample_before_a_change() {
+    if (answered_by_copies()) sample_history_if_due();
+}
+
 // Not fdtrack's own scope (no Reentry): a signal handler that opens an fd
 // while this runs must get its fd where the program would (it passes
 // through, untracked); libunwind made its pipe at init (load_unwinder).
@@ -324,6 +331,7 @@ void record_fd(const char* call, int fd, bool held_by_stream, uint32_t* stack) {
     info.created_ns = monotonic_ns();
     memcpy(info.thread, current_thread_name(), sizeof info.thread);
     info.held_by_stream = held_by_stream;
+    sample_before_a_change();
     registry().put(fd, info);
     if (!g_recorded_since_fork.load(std::memory_order_relaxed)) g_recorded_since_fork.store(true);
     // A fork child sets up its answering at its first fd (dump_thread_after_fork);
@@ -471,6 +479,7 @@ HeldFdPoll::~HeldFdPoll() {
 }
 
 bool forget_fd(int fd, bool by_fdtrack, FdInfo* before, const void* closer) {
+    sample_before_a_change();
     Origin origin = registry().remove(fd, before, closer);  // one slot access on every close
     if (origin == Origin::own && !by_fdtrack) {
         registry().put(fd, *before);  // still open: the program may not close it
@@ -524,6 +533,7 @@ void check_close_range(unsigned low, unsigned high) {
 }
 
 int forget_range(unsigned low, unsigned high, int* own, int own_max, const void* closer) {
+    sample_before_a_change();
     Registry& r = registry();
     int max = r.max_fd();
     int n_own = 0;
