@@ -628,14 +628,28 @@ def test_unwritable_output_dir_falls_back_to_the_private_default(build_c, live, 
 # ---- the counts request (issue #11) ---------------------------------------------------
 
 
+CONTROL_RING = 0x66647472  # report/control_channel.h
+
+
+def ring(pid, signum=signal.SIGUSR1):
+    """What a client does for a process with one thread, which no fdtrack
+    thread listens for: sigqueue(3) its dump signal with the ring's value."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.sigqueue(pid, signum, ctypes.c_void_p(CONTROL_RING)) == 0, os.strerror(ctypes.get_errno())
+
+
 def ask_socket(pid, request):
-    """The control socket's answer to `request`, as a client other than the CLI sees it."""
+    """The control socket's answer to `request`, as a client other than the
+    CLI sees it (docs/spec.md, "Control socket")."""
     import socket
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(20)
         s.connect(f"\0fdtrack.{pid}")
         s.sendall(request)
+        ring(pid)
         chunks = []
         while chunk := s.recv(65536):
             chunks.append(chunk)
