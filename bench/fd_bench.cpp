@@ -205,7 +205,6 @@ std::map<std::string, Timing> run_child(const char* self, const char* preload, c
         env_strings.push_back(std::string("LD_PRELOAD=") + preload);
         env_strings.push_back("FDTRACK_EXIT_REPORT=" + report_dir + "/exit");  // keeps reports out of the cwd
         env_strings.push_back("FDTRACK_OUTPUT=" + report_dir);  // and the emfile ones of the limit loops
-        env_strings.push_back("FDTRACK_SIGNAL=none");
     }
     std::vector<char*> env;
     for (auto& s : env_strings) env.push_back(s.data());
