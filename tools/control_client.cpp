@@ -93,8 +93,8 @@ std::string why_unreachable(int pid) {
                "`fdtrack run`)";
     }
     return "process " + std::to_string(pid) +
-           " has libfdtrack.so loaded but is not tracking (an exec'd child without --follow-children?) or its "
-           "dump thread is not running";
+           " has libfdtrack.so loaded but is not tracking (an exec'd child without --follow-children?) or has no "
+           "control socket yet (a fork child before its first fd)";
 }
 
 std::chrono::milliseconds left_until(Clock::time_point deadline) {
@@ -236,14 +236,16 @@ std::vector<std::string> thread_names(int pid) {
     return names;
 }
 
-// The signals the process has a handler for (SigCgt in /proc/PID/status).
-uint64_t caught_signals(int pid) {
+// A signal mask of /proc/PID/status ("SigCgt:" what it has handlers for).
+uint64_t signal_mask(int pid, const char* field) {
     std::ifstream status(proc_path(pid, "status"));
     for (std::string line; std::getline(status, line);) {
-        if (line.rfind("SigCgt:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 16);
+        if (line.rfind(field, 0) == 0) return std::strtoull(line.c_str() + strlen(field), nullptr, 16);
     }
     return 0;
 }
+
+bool in_mask(uint64_t mask, int sig) { return mask >> (sig - 1) & 1; }
 
 // FDTRACK_SIGNAL as the process was started with it, or "" (unset, or an
 // environment the program wrote its title over).
@@ -273,15 +275,17 @@ int ring_signal(int pid) {
     for (const std::string& name : thread_names(pid)) {
         if (name == "fdtrack") return 0;  // its dump thread listens
     }
-    uint64_t caught = caught_signals(pid);
+    uint64_t caught = signal_mask(pid, "SigCgt:");
     std::string setting = dump_signal_setting(pid);
     for (int sig = 1; sig <= SIGRTMAX; ++sig) {
-        if (!is_usable_dump_signal(sig) || !(caught >> (sig - 1) & 1)) continue;
+        if (!is_usable_dump_signal(sig) || !in_mask(caught, sig)) continue;
         if (setting.empty() ? sig == SIGUSR1 : names_signal(setting, sig)) return sig;
     }
     return 0;
 }
 
+// Rings `pid` with `sig`. A program that blocks that signal or takes it
+// itself (sigwait, signalfd) has a dump thread (preload/hooks/hooks.cpp).
 void ring(int pid, int sig) {
     sigval value{};
     value.sival_int = kControlRing;

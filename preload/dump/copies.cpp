@@ -268,6 +268,12 @@ void start_copy(const Work& work) {
 // copy for them. Raw system calls: the hooks must not see fdtrack's fds.
 }  // namespace
 
+bool inside_the_allocator() {
+    learn_unsafe_code();
+    uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    return allocator_on_stack(sp);
+}
+
 void answer_in_a_copy_now() {
     Reentry own;  // syscall() is hooked too
     Work work;

@@ -34,6 +34,10 @@ void answer_signal_in_a_copy(const siginfo_t* info, const void* context);
 // ring (kControlRing) nor fdtrack's own retry timer.
 bool asks_for_a_report(const siginfo_t* info);
 
+// The calling thread is inside the program's allocator (a signal handler
+// that interrupted malloc called a hook): no thread may be started from here.
+bool inside_the_allocator();
+
 // From a hook (a threshold crossed, the fd limit reached): answers now.
 void answer_in_a_copy_now();
 

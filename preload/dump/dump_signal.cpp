@@ -26,6 +26,7 @@ std::atomic<bool> g_program_ignores{false};
 // Async-signal-safe: one atomic and one write to an eventfd made in advance,
 // or, with no dump thread, a copy of the process made (copies.h).
 void on_dump_signal(int, siginfo_t* info, void* context) {
+    if (fdtrack_vfork_child) return;  // its memory is its parent's until it execs
     if (answered_by_copies()) answer_signal_in_a_copy(info, context);
     else if (asks_for_a_report(info)) request_dump(kDumpSignal);
 }

@@ -197,10 +197,13 @@ void listen_once() {
 
 // Copies can answer only while the program has one thread (a lock another
 // thread holds would be held in the copy for good) and while the dump signal
-// is fdtrack's, to ring: attached, with FDTRACK_SIGNAL=none, or once the
-// program took the signal, the thread answers.
+// is fdtrack's and not blocked, to ring: attached, with FDTRACK_SIGNAL=none,
+// or once the program took or blocked the signal, the thread answers.
 bool copies_can_answer() {
-    return !is_loaded_late() && __libc_single_threaded && keeps_dump_handler(config().dump_signal);
+    int dump_signal = config().dump_signal;
+    if (is_loaded_late() || !__libc_single_threaded || !keeps_dump_handler(dump_signal)) return false;
+    sigset_t blocked;  // inherited blocked across exec: rings would wait for good
+    return pthread_sigmask(SIG_BLOCK, nullptr, &blocked) == 0 && sigismember(&blocked, dump_signal) == 0;
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 
 #include "preload/track/child_path.h"
 
+#include "preload/dump/copies.h"
 #include "preload/dump/dump_signal.h"
 #include "preload/dump/dump_thread.h"
 #include "preload/track/config.h"
@@ -159,11 +160,17 @@ OPEN_LIKE(open64, (const char* path, int flags, ...), path, flags)
 OPEN_LIKE(openat, (int dir, const char* path, int flags, ...), dir, path, flags)
 OPEN_LIKE(openat64, (int dir, const char* path, int flags, ...), dir, path, flags)
 
-HOOK(int, signalfd, (int fd, const sigset_t* mask, int flags)) {
-    // The program reads the dump signal itself: it blocks it, so it cannot ring.
+// The program waits for the dump signal itself (signalfd, sigwait...): it
+// blocks it, so fdtrack's handler never runs and a client's ring would reach
+// the program; the dump thread answers instead (copies.h).
+inline void program_waits_for(const sigset_t* signals) {
     int dump_signal = fdtrack::config().dump_signal;
-    if (!in_fdtrack() && mask && fdtrack::keeps_dump_handler(dump_signal) && sigismember(mask, dump_signal) == 1)
+    if (!in_fdtrack() && signals && fdtrack::keeps_dump_handler(dump_signal) && sigismember(signals, dump_signal) == 1)
         fdtrack::serve_with_a_thread();
+}
+
+HOOK(int, signalfd, (int fd, const sigset_t* mask, int flags)) {
+    program_waits_for(mask);
     ENTER;
     int result = CALL(signalfd, fd, mask, flags);
     return fd == -1 ? hook.created("signalfd", result) : result;  // else it updated `fd`'s mask
@@ -589,6 +596,44 @@ HOOK(sighandler_t, signal, (int signum, sighandler_t handler)) {
     action.sa_handler = handler;
     if (fdtrack::answer_for_dump_signal(signum, &action, &before)) return before.sa_handler;
     return CALL(signal, signum, handler) == SIG_ERR ? SIG_ERR : before.sa_handler;
+}
+
+// The program blocks the dump signal: a client's ring would wait as long
+// (postgres blocks every signal but while it waits in select, and a backend
+// all of its authentication), so the dump thread answers. Not from inside
+// the allocator, which a signal handler calling this may have interrupted:
+// the next call decides.
+inline void program_masks(int how, const sigset_t* set) {
+    if (!set || (how != SIG_BLOCK && how != SIG_SETMASK) || in_fdtrack() || !fdtrack::answered_by_copies()) return;
+    int dump_signal = fdtrack::config().dump_signal;
+    if (sigismember(set, dump_signal) == 1 && !fdtrack::inside_the_allocator()) fdtrack::serve_with_a_thread();
+}
+
+HOOK(int, sigprocmask, (int how, const sigset_t* set, sigset_t* old)) {
+    int result = CALL(sigprocmask, how, set, old);
+    if (result == 0) program_masks(how, set);
+    return result;
+}
+
+HOOK(int, pthread_sigmask, (int how, const sigset_t* set, sigset_t* old)) {
+    int result = CALL(pthread_sigmask, how, set, old);
+    if (result == 0) program_masks(how, set);
+    return result;
+}
+
+HOOK(int, sigwait, (const sigset_t* set, int* signum)) {
+    program_waits_for(set);
+    return CALL(sigwait, set, signum);
+}
+
+HOOK(int, sigwaitinfo, (const sigset_t* set, siginfo_t* info)) {
+    program_waits_for(set);
+    return CALL(sigwaitinfo, set, info);
+}
+
+HOOK(int, sigtimedwait, (const sigset_t* set, siginfo_t* info, const struct timespec* timeout)) {
+    program_waits_for(set);
+    return CALL(sigtimedwait, set, info, timeout);
 }
 
 // --- Threads: once the program has two, the dump thread answers (copies.h) ----------

@@ -108,7 +108,8 @@ CLOSERS = {"close", "close_range", "closefrom", "fclose", "pclose", "closedir"}
 ELSEWHERE = {"vfork", "sigaction", "signal", "execl", "execle", "execlp", "execv", "execve", "execvp", "execvpe",
              "fexecve", "execveat", "posix_spawn", "posix_spawnp", "system",
              "pthread_setname_np",  # test_thread_names.py
-             "pthread_create",  # test_single_thread.py
+             "pthread_create", "sigprocmask", "pthread_sigmask", "sigwait", "sigwaitinfo",
+             "sigtimedwait",  # test_single_thread.py
              "chroot", "setuid", "seteuid", "setreuid", "setresuid", "setfsuid"}  # test_report_places.py
 
 

@@ -6,6 +6,14 @@
      handle      installs a SIGUSR1 handler of its own
      usr1        answers how many SIGUSR1 its handler got
      thread      starts a thread that waits forever
+     block       blocks SIGUSR1 (sigprocmask)
+     pblock      blocks SIGUSR1 (pthread_sigmask)
+     rawblock    blocks SIGUSR1 with the system call itself, unseen by fdtrack
+     unblock     unblocks SIGUSR1
+     take FUNC   takes a pending SIGUSR1 with sigwait, sigwaitinfo or
+                 sigtimedwait; answers the signal taken
+     waitsig     blocks SIGUSR1 and takes the pending ones with sigtimedwait;
+                 answers how many it took
      churn MS    allocates, checks and frees for MS milliseconds, opening and
                  closing an fd now and then; answers the rounds done
      exit        exits with EXIT_EXPECTED */
@@ -18,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,6 +115,38 @@ int main(void) {
         } else if (!strcmp(line, "thread\n")) {
             pthread_t thread;
             CHECK(pthread_create(&thread, NULL, wait_forever, NULL) == 0);
+            printf("ok\n");
+        } else if (!strcmp(line, "block\n") || !strcmp(line, "waitsig\n")) {
+            sigset_t usr1;
+            sigemptyset(&usr1);
+            sigaddset(&usr1, SIGUSR1);
+            CHECK(sigprocmask(SIG_BLOCK, &usr1, NULL) == 0);
+            int taken = 0;
+            struct timespec none = {0, 0};
+            while (line[0] == 'w' && sigtimedwait(&usr1, NULL, &none) == SIGUSR1) ++taken;
+            printf("%d ok\n", taken);
+        } else if (!strcmp(line, "pblock\n") || !strcmp(line, "rawblock\n")) {
+            sigset_t usr1;
+            sigemptyset(&usr1);
+            sigaddset(&usr1, SIGUSR1);
+            if (line[0] == 'p') CHECK(pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0);
+            else CHECK(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &usr1, NULL, 8) == 0);
+            printf("ok\n");
+        } else if (!strncmp(line, "take ", 5)) {
+            sigset_t usr1;
+            sigemptyset(&usr1);
+            sigaddset(&usr1, SIGUSR1);
+            int taken = -1;
+            struct timespec patience = {10, 0};
+            if (!strcmp(line, "take sigwait\n")) CHECK(sigwait(&usr1, &taken) == 0);
+            else if (!strcmp(line, "take sigwaitinfo\n")) taken = sigwaitinfo(&usr1, NULL);
+            else if (!strcmp(line, "take sigtimedwait\n")) taken = sigtimedwait(&usr1, NULL, &patience);
+            printf("%d ok\n", taken);
+        } else if (!strcmp(line, "unblock\n")) {
+            sigset_t usr1;
+            sigemptyset(&usr1);
+            sigaddset(&usr1, SIGUSR1);
+            CHECK(sigprocmask(SIG_UNBLOCK, &usr1, NULL) == 0);
             printf("ok\n");
         } else if (sscanf(line, "churn %d", &n) == 1) {
             printf("%lu ok\n", churn(n));
