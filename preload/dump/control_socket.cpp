@@ -114,7 +114,9 @@ void answer_in_this_copy(int client, int keep) {
     serve(client, [&] {
         return report_to_json(take_snapshot("signal", [&](const std::vector<int>& described) {
             for (int fd : described) {
-                if (fd > 2 && fd != client && fd != keep) syscall(SYS_close, fd);  // the copy's
+                if (fd <= 2 || fd == client || fd == keep) continue;
+                syscall(SYS_close, fd);  // the copy's
+                registry().vacate(fd);
             }
         }));
     });

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include "preload/dump/control_socket.h"
 #include "preload/dump/dump.h"
@@ -54,10 +55,11 @@ std::atomic<int> g_retry_timer{-1};  // a POSIX timer id, made at the first retr
 std::atomic<int> g_retries{0};
 char g_retry_tag;  // its address marks the retry timer's signals
 // With no init or other ancestor to reap the copy (the program is pid 1 or
-// a subreaper), the program's only copy is a child it cannot wait for, and
-// fdtrack reaps it at the next request (or it stays a zombie until then).
-bool g_copy_is_a_child = false;
-std::atomic<pid_t> g_lingering_copy{0};
+// a subreaper), a copy is a child of the program that it cannot wait for,
+// and fdtrack reaps it at a later request (it stays a zombie until then).
+bool g_pid_one = false;
+constexpr int kMaxLingering = 16;
+pid_t g_lingering[kMaxLingering];
 
 // Code where the program may be interrupted in the middle of changing state
 // a copy needs: libc (its allocator above all), the loader, the allocator
@@ -120,11 +122,14 @@ void learn_allocator_entries() {
 
 // Return addresses inside the allocator above the interrupted stack pointer.
 // Read with process_vm_readv: a coroutine's stack may end anywhere, and a
-// read past it fails instead of faulting.
+// read past it fails instead of faulting (in pieces: a read stops at the
+// first piece it cannot take whole).
 bool allocator_on_stack(uintptr_t sp) {
+    constexpr int kPieces = 4;
     uintptr_t words[kStackScan / sizeof(uintptr_t)];
-    iovec local{words, sizeof words}, remote{reinterpret_cast<void*>(sp), sizeof words};
-    ssize_t got = syscall(SYS_process_vm_readv, getpid(), &local, 1L, &remote, 1L, 0L);
+    iovec local{words, sizeof words}, remote[kPieces];
+    for (int i = 0; i < kPieces; ++i) remote[i] = {reinterpret_cast<void*>(sp + i * kStackScan / kPieces), kStackScan / kPieces};
+    ssize_t got = syscall(SYS_process_vm_readv, getpid(), &local, 1L, remote, static_cast<long>(kPieces), 0L);
     if (got < 0) return true;  // unknown: not safe
     for (size_t i = 0; i < static_cast<size_t>(got) / sizeof(uintptr_t); ++i) {
         for (int j = 0; j < g_allocator_count; ++j) {
@@ -135,7 +140,9 @@ bool allocator_on_stack(uintptr_t sp) {
 }
 
 void learn_unsafe_code() {
-    if (g_unsafe_count.load()) return;
+    static bool learned = false;  // with one thread: at set-up, or in a hook
+    if (learned) return;
+    learned = true;
     learn_allocator_entries();
     Dl_info malloc_object{};
     uintptr_t malloc_base = 0;
@@ -180,12 +187,13 @@ void retry_soon() {
     syscall(SYS_timer_settime, timer, 0, &once, nullptr);
 }
 
+// One copy's work, one snapshot: once described, a copy at the program's
+// fd limit closes its fds, which a second snapshot would miss.
 struct Work {
-    unsigned requests = 0;  // DumpRequest bits
-    int sequence_signal = 0, sequence_emfile = 0, sequence_threshold = 0;
-    int clients[kMaxClients];
-    int client_count = 0;
-    bool queue_left = false;  // accepting failed at the fd limit: the copy accepts, with room
+    const char* trigger = nullptr;  // a report file to write (with `sequence`)
+    int sequence = 0;
+    int client = -1;  // a client to answer
+    bool queue = false;  // accepting failed at the fd limit: the copy accepts, with room
     int listener = -1;
     int pid = 0;
     rlim_t limit = 0;
@@ -207,20 +215,14 @@ struct Work {
     try {
         make_room_in_this_copy(work.listener);
         report_for_program(work.pid, work.limit);
-        // The clients' sockets are fdtrack's, not the program's: not reported.
-        FdInfo own_fd;
-        own_fd.origin = Origin::own;
-        for (int i = 0; i < work.client_count; ++i) registry().put(work.clients[i], own_fd);
-        if (work.requests & kDumpSignal) write_dump_in_this_copy("signal", work.pid, work.sequence_signal, work.limit);
-        if (work.requests & kDumpEmfile) write_dump_in_this_copy("emfile", work.pid, work.sequence_emfile, work.limit);
-        if (work.requests & kDumpThreshold) {
-            write_dump_in_this_copy("threshold", work.pid, work.sequence_threshold, work.limit);
+        if (work.trigger) write_dump_in_this_copy(work.trigger, work.pid, work.sequence, work.limit);
+        if (work.client >= 0) {
+            FdInfo own_fd;  // the client's socket is fdtrack's, not the program's: not reported
+            own_fd.origin = Origin::own;
+            registry().put(work.client, own_fd);
+            answer_in_this_copy(work.client, work.listener);
         }
-        for (int i = 0; i < work.client_count; ++i) {
-            answer_in_this_copy(work.clients[i], work.listener);
-            close(work.clients[i]);
-        }
-        if (work.queue_left && work.listener >= 0) answer_queue_in_this_copy(work.listener, work.pid, work.limit);
+        if (work.queue && work.listener >= 0) answer_queue_in_this_copy(work.listener, work.pid, work.limit);
     } catch (...) {
         // Out of memory in the copy: the program never knows.
     }
@@ -234,9 +236,29 @@ void reap(pid_t copy) {
     }
 }
 
-void reap_lingering_copy() {
-    pid_t copy = g_lingering_copy.load();
-    if (copy > 0 && waitpid(copy, nullptr, __WCLONE | WNOHANG) != 0) g_lingering_copy.store(0);
+void reap_lingering_copies() {
+    for (pid_t& copy : g_lingering) {
+        if (copy > 0 && waitpid(copy, nullptr, __WCLONE | WNOHANG) != 0) copy = 0;
+    }
+}
+
+// A copy that stays the program's child, kept to be reaped; false when
+// there is no room for one more (then none is made).
+bool room_to_linger() {
+    reap_lingering_copies();
+    for (pid_t copy : g_lingering) {
+        if (!copy) return true;
+    }
+    return false;
+}
+
+void linger(pid_t copy) {
+    for (pid_t& slot : g_lingering) {
+        if (!slot) {
+            slot = copy;
+            return;
+        }
+    }
 }
 
 // A copy that sends no signal when it ends (exit signal 0), which wait()
@@ -244,10 +266,12 @@ void reap_lingering_copy() {
 // that ends at once and is reaped here: the copy's parent is then init (or
 // the nearest subreaper), which reaps it.
 void start_copy(const Work& work) {
-    reap_lingering_copy();
+    int subreaper = 0;  // asked each time: the program may become one at any moment
+    bool child = g_pid_one || (prctl(PR_GET_CHILD_SUBREAPER, &subreaper) == 0 && subreaper);
+    if (child && !room_to_linger()) return;
     pid_t first = clone_process();
     if (first == 0) {
-        if (g_copy_is_a_child || clone_process() == 0) be_the_copy(work);
+        if (child || clone_process() == 0) be_the_copy(work);
         _exit(0);
     }
     if (first < 0) {
@@ -259,13 +283,10 @@ void start_copy(const Work& work) {
         }
         return;
     }
-    if (g_copy_is_a_child) g_lingering_copy.store(first);
+    if (child) linger(first);
     else reap(first);
 }
 
-// Takes the waiting connections (other users' are closed at once, unread,
-// before any copy is made for them) and the pending requests, and starts a
-// copy for them. Raw system calls: the hooks must not see fdtrack's fds.
 }  // namespace
 
 bool inside_the_allocator() {
@@ -274,40 +295,54 @@ bool inside_the_allocator() {
     return allocator_on_stack(sp);
 }
 
+// Takes the waiting connections (other users' are closed at once, unread,
+// before any copy is made for them) and the pending requests, and starts a
+// copy for them. Raw system calls: the hooks must not see fdtrack's fds.
 void answer_in_a_copy_now() {
     Reentry own;  // syscall() is hooked too
+    int clients[kMaxClients];
+    int client_count = 0;
     Work work;
-    {
-        HeldFdUse use;
-        work.listener = g_listener ? HeldFdUse::fd(*g_listener) : -1;
-        while (work.listener >= 0 && work.client_count < kMaxClients) {
-            int client = static_cast<int>(syscall(SYS_accept4, work.listener, nullptr, nullptr, SOCK_CLOEXEC));
-            if (client < 0 && errno == EINTR) continue;
-            if (client < 0) {
-                work.queue_left = out_of_resources(errno);
-                break;
-            }
-            if (trusted(client)) work.clients[work.client_count++] = client;
-            else syscall(SYS_close, client);
+    HeldFdUse use;  // the copies get the listener by this number
+    work.listener = g_listener ? HeldFdUse::fd(*g_listener) : -1;
+    while (work.listener >= 0 && client_count < kMaxClients) {
+        int client = static_cast<int>(syscall(SYS_accept4, work.listener, nullptr, nullptr, SOCK_CLOEXEC));
+        if (client < 0 && errno == EINTR) continue;
+        if (client < 0) {
+            work.queue = out_of_resources(errno);
+            break;
         }
-        work.requests = take_pending_requests();
-        // A threshold dump that comes with an emfile one says nothing more;
-        // one whose count has fallen back by now (postgres probing how many
-        // fds it may open) would show a count far below the threshold.
-        if ((work.requests & kDumpThreshold) && ((work.requests & kDumpEmfile) || !threshold_still_reached())) {
-            work.requests &= ~kDumpThreshold;
-        }
-        if (!work.requests && !work.client_count && !work.queue_left) return;
-        if (work.requests & kDumpSignal) work.sequence_signal = take_dump_sequence();
-        if (work.requests & kDumpEmfile) work.sequence_emfile = take_dump_sequence();
-        if (work.requests & kDumpThreshold) work.sequence_threshold = take_dump_sequence();
-        work.pid = static_cast<int>(getpid());
-        rlimit limit{};
-        getrlimit(RLIMIT_NOFILE, &limit);
-        work.limit = limit.rlim_cur;
-        start_copy(work);  // the copy gets the listener by this number
+        if (trusted(client)) clients[client_count++] = client;
+        else syscall(SYS_close, client);
     }
-    for (int i = 0; i < work.client_count; ++i) syscall(SYS_close, work.clients[i]);
+    unsigned requests = take_pending_requests();
+    // A threshold dump that comes with an emfile one says nothing more; one
+    // whose count has fallen back by now (postgres probing how many fds it
+    // may open) would show a count far below the threshold.
+    if ((requests & kDumpThreshold) && ((requests & kDumpEmfile) || !threshold_still_reached())) {
+        requests &= ~kDumpThreshold;
+    }
+    if (!requests && !client_count && !work.queue) return;
+    work.pid = static_cast<int>(getpid());
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    work.limit = limit.rlim_cur;
+    for (auto [request, trigger] : {std::pair{kDumpSignal, "signal"}, {kDumpEmfile, "emfile"}, {kDumpThreshold, "threshold"}}) {
+        if (!(requests & request)) continue;
+        Work dump = work;
+        dump.queue = false;
+        dump.trigger = trigger;
+        dump.sequence = take_dump_sequence();
+        start_copy(dump);
+    }
+    for (int i = 0; i < client_count; ++i) {
+        Work answer = work;
+        answer.queue = false;
+        answer.client = clients[i];
+        start_copy(answer);
+        syscall(SYS_close, clients[i]);
+    }
+    if (work.queue) start_copy(work);
 }
 
 void answer_by_copies(int* listener) {
@@ -315,8 +350,7 @@ void answer_by_copies(int* listener) {
     g_listener = listener;
     learn_unsafe_code();
     share_dump_state_with_copies();
-    int subreaper = 0;
-    g_copy_is_a_child = getpid() == 1 || (prctl(PR_GET_CHILD_SUBREAPER, &subreaper) == 0 && subreaper);
+    g_pid_one = getpid() == 1;
 }
 
 void stop_answering_by_copies() {
@@ -351,7 +385,7 @@ void answer_signal_in_a_copy(const siginfo_t* info, const void* context) {
 void forget_copies_after_fork() {
     g_retry_timer.store(-1);  // timers are not inherited, nor children
     g_retries.store(0);
-    g_lingering_copy.store(0);
+    for (pid_t& copy : g_lingering) copy = 0;
 }
 
 }  // namespace fdtrack

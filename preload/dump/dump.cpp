@@ -123,7 +123,9 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
 // In a copy: each fd once described is closed, the copy's, not the program's.
 void close_in_this_copy(const std::vector<int>& described) {
     for (int fd : described) {
-        if (fd > 2) syscall(SYS_close, fd);
+        if (fd <= 2) continue;
+        syscall(SYS_close, fd);
+        registry().vacate(fd);
     }
 }
 

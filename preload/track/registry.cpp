@@ -163,6 +163,14 @@ Origin Registry::remove(int fd, FdInfo* removed, const void* closer) {
     return static_cast<Origin>(before);
 }
 
+void Registry::vacate(int fd) {
+    Slot* s = slot(fd, false);
+    if (!s) return;
+    lock(*s);
+    s->origin.store(static_cast<uint8_t>(Origin::empty), std::memory_order_relaxed);
+    unlock(*s);
+}
+
 FdInfo Registry::get(int fd) const {
     FdInfo info;
     const Slot* s = slot(fd, false);

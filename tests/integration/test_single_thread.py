@@ -81,6 +81,22 @@ def test_a_single_threaded_program_stays_so_and_is_answered_by_copies(one_thread
     assert program.wait() == EXIT_EXPECTED
 
 
+def test_a_subreaper_never_sees_the_copies(one_thread):
+    """A copy is a grandchild, so that init reaps it; but the orphans of a
+    subreaper's descendants become its children, and wait(-1) would return
+    them: its copies are its own children, of a kind wait(-1) never returns
+    (no exit signal), reaped by fdtrack at a later request."""
+    program, source = one_thread()
+    program.ask("open 1")
+    program.ask("subreaper")
+    for expected in (1, 2, 3):
+        os.kill(program.pid, signal.SIGUSR1)
+        program.wait_for_dump("signal", count=expected)
+        dump_json(program.pid)
+    assert program.ask("children") == "-1 10 0", "waitpid(-1) saw a copy, or a SIGCHLD arrived"
+    wait_until(lambda: len(children_of(program.pid)) <= 2)  # the last request's copies, reaped at the next
+
+
 def test_each_dump_signal_gets_its_own_numbered_report(one_thread):
     program, source = one_thread()
     program.ask("open 2")

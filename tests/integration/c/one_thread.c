@@ -10,6 +10,7 @@
      pblock      blocks SIGUSR1 (pthread_sigmask)
      rawblock    blocks SIGUSR1 with the system call itself, unseen by fdtrack
      unblock     unblocks SIGUSR1
+     subreaper   becomes a child subreaper (orphans of its descendants are its children)
      take FUNC   takes a pending SIGUSR1 with sigwait, sigwaitinfo or
                  sigtimedwait; answers the signal taken
      waitsig     blocks SIGUSR1 and takes the pending ones with sigtimedwait;
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -142,6 +144,9 @@ int main(void) {
             else if (!strcmp(line, "take sigwaitinfo\n")) taken = sigwaitinfo(&usr1, NULL);
             else if (!strcmp(line, "take sigtimedwait\n")) taken = sigtimedwait(&usr1, NULL, &patience);
             printf("%d ok\n", taken);
+        } else if (!strcmp(line, "subreaper\n")) {
+            CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+            printf("ok\n");
         } else if (!strcmp(line, "unblock\n")) {
             sigset_t usr1;
             sigemptyset(&usr1);
