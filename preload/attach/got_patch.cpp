@@ -88,7 +88,10 @@ const T* dyn_ptr(const dl_phdr_info* info, ElfW(Addr) value) {
     return reinterpret_cast<const T*>(value);
 }
 
-const uintptr_t kPage = static_cast<uintptr_t>(getpagesize());
+// A function, not a global initialised at load: every process that loads
+// the library would run that initialiser, a page of code and one of data
+// faulted in for nothing (issue #10, item 8).
+uintptr_t page_size() { return static_cast<uintptr_t>(getpagesize()); }
 
 // The protection the kernel has now for the pages of one object, read from
 // /proc/self/maps. Never inferred from the headers: dl_iterate_phdr lists an
@@ -193,7 +196,7 @@ bool write_slot(Pages& pages, uintptr_t* slot, uintptr_t value) {
         __atomic_store_n(slot, value, __ATOMIC_RELEASE);  // a call in flight reads the old or the new, whole
         return true;
     }
-    uintptr_t size = kPage;
+    uintptr_t size = page_size();
     void* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(slot) & ~(size - 1));
     if (mprotect(page, size, prot | PROT_WRITE) != 0) return false;
     __atomic_store_n(slot, value, __ATOMIC_RELEASE);
@@ -281,7 +284,7 @@ void visit_object(Pass& pass, const dl_phdr_info* info) {
     for (int i = 0; i < info->dlpi_phnum; ++i) {
         const ElfW(Phdr)& p = info->dlpi_phdr[i];
         if (p.p_type != PT_LOAD) continue;
-        uintptr_t start = (info->dlpi_addr + p.p_vaddr) & ~(kPage - 1);
+        uintptr_t start = (info->dlpi_addr + p.p_vaddr) & ~(page_size() - 1);
         uintptr_t end = info->dlpi_addr + p.p_vaddr + p.p_memsz;
         if (start < pages.lo) pages.lo = start;
         if (end > pages.hi) pages.hi = end;

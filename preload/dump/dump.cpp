@@ -36,7 +36,9 @@ std::atomic<bool> g_exit_written{false};
 // Said once per program, by it or by any copy of it that writes its reports
 // (copies.h): in memory shared with the copies once there are any.
 std::atomic<bool> g_output_warned_here{false};
-std::atomic<bool>* g_output_warned = &g_output_warned_here;
+std::atomic<bool>* g_output_warned_shared = nullptr;  // null, not &here: no relocation at load (issue #10)
+
+std::atomic<bool>& output_warned() { return g_output_warned_shared ? *g_output_warned_shared : g_output_warned_here; }
 
 // The exit report of a CPython program is written as its interpreter begins
 // to shut down; finish_exit_report() then tells which of its fds shutdown
@@ -65,7 +67,7 @@ bool write_to_output(Dumped& dumped, const std::string& name, const Report& repo
     dumped.place = ReportPlace::output;
     bool written = write_report(dumped.place, name, dumped.json, report);
     if (!written && config().output_dir) {
-        if (!g_output_warned->exchange(true)) {
+        if (!output_warned().exchange(true)) {
             say(std::string("cannot write to FDTRACK_OUTPUT=") + config().output_dir + " (" + strerror(errno) +
                 "); writing reports to " + default_output_dir() + " instead");
         }
@@ -330,10 +332,10 @@ void finish_exit_report() {
 void share_dump_state_with_copies() {
     void* page = mmap(nullptr, sizeof(std::atomic<bool>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED) return;  // each copy may say it again
-    std::atomic<bool>* before = g_output_warned;
-    g_output_warned = new (page) std::atomic<bool>(before->load());
+    std::atomic<bool>* before = g_output_warned_shared;
+    g_output_warned_shared = new (page) std::atomic<bool>(output_warned().load());
     // A fork child drops its view of its parent's.
-    if (before != &g_output_warned_here) munmap(before, sizeof(std::atomic<bool>));
+    if (before) munmap(before, sizeof(std::atomic<bool>));
 }
 
 void say(const std::string& line) {

@@ -28,10 +28,17 @@ void report_missing_symbol(const char* name);
 
 // A typed handle on the real function behind one hook, resolved on first use.
 // Constant-initialised, so it works before any constructor has run.
+// The name is kept in the handle itself, not pointed to: a pointer is a
+// relocation, which would write the handles' page in every process that
+// loads the library, one that never calls a hook too (issue #10, item 8).
 template <typename Fn>
 class Real {
 public:
-    constexpr explicit Real(const char* name) : name_(name) {}
+    template <size_t N>
+    constexpr explicit Real(const char (&name)[N]) {
+        static_assert(N <= sizeof name_, "a longer name than any hooked function's");
+        for (size_t i = 0; i < N; ++i) name_[i] = name[i];
+    }
 
     Fn get() {
         Fn fn = fn_.load(std::memory_order_acquire);
@@ -53,7 +60,7 @@ private:
         return fn;
     }
 
-    const char* name_;
+    char name_[24] = {};
     std::atomic<Fn> fn_{nullptr};
 };
 

@@ -69,13 +69,6 @@ _Unwind_Reason_Code add_frame(_Unwind_Context* context, void* data) {
     return _URC_NO_REASON;
 }
 
-// libgcc's unwinder finds each frame's unwind table through dl_iterate_phdr:
-// no allocation, no lock that the program's code can hold.
-int early_backtrace(void** buffer, int size) {
-    Frames frames{buffer, size, 0};
-    _Unwind_Backtrace(add_frame, &frames);
-    return frames.n;
-}
 
 // The name libunwind.h gives a function or variable by a macro
 // (unw_local_addr_space is _ULx86_64_local_addr_space).
@@ -84,7 +77,17 @@ int early_backtrace(void** buffer, int size) {
 
 }  // namespace
 
-std::atomic<Backtrace> g_backtrace{early_backtrace};
+// libgcc's unwinder finds each frame's unwind table through dl_iterate_phdr:
+// no allocation, no lock that the program's code can hold.
+int early_backtrace(void** buffer, int size) {
+    Frames frames{buffer, size, 0};
+    _Unwind_Backtrace(add_frame, &frames);
+    return frames.n;
+}
+
+// Until load_unwinder: a null here, not early_backtrace's address, which
+// would be a relocation writing this page in every process (issue #10).
+std::atomic<Backtrace> g_backtrace{nullptr};
 
 void native_stack_init() { own_end(); }
 

@@ -19,10 +19,12 @@ inline constexpr int kNativeCaptureSize = kMaxDepth + kOwnFramesSlack;
 // Return addresses of the calling thread, innermost first (unw_backtrace's
 // signature).
 using Backtrace = int (*)(void** buffer, int size);
-// libunwind's unw_backtrace once load_unwinder() opened it; until then (hooks
-// reached from constructors that run before fdtrack's) the unwinder linked
-// in from libgcc, slower but needing neither malloc nor the loader.
+// libunwind's unw_backtrace once load_unwinder() opened it; null until then
+// (hooks reached from constructors that run before fdtrack's), when the
+// unwinder linked in from libgcc serves, slower but needing neither malloc
+// nor the loader.
 extern std::atomic<Backtrace> g_backtrace;
+int early_backtrace(void** buffer, int size);
 
 // What the stack capture needs that is free of malloc: fdtrack's own extent.
 // Safe to call again.
@@ -50,7 +52,8 @@ bool is_own_address(uintptr_t address);
 [[gnu::always_inline]] inline int capture_native_stack(uintptr_t* out, int max) {
     int want = max + kOwnFramesSlack;
     if (want > kNativeCaptureSize) want = kNativeCaptureSize;
-    int n = g_backtrace.load(std::memory_order_acquire)(reinterpret_cast<void**>(out), want);
+    Backtrace backtrace = g_backtrace.load(std::memory_order_acquire);
+    int n = (backtrace ? backtrace : early_backtrace)(reinterpret_cast<void**>(out), want);
     int first = 0;
     while (first < n && is_own_address(out[first])) ++first;
     int count = n - first < max ? n - first : max;
