@@ -1,6 +1,8 @@
 /* Holds N fds from four sites (files, pipes, eventfds, unix socket pairs),
-   says "ready", and waits for a line on stdin: the target of dump_bench.py. */
+   says "ready", and waits for a line on stdin: the target of dump_bench.py.
+   With a second argument "thread" it starts a thread of its own first. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -12,8 +14,15 @@ static int pipes(void) { int p[2]; return pipe(p) == 0 ? 2 : -1; }
 static int events(void) { return eventfd(0, 0); }
 static int pairs(void) { int s[2]; return socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0 ? 2 : -1; }
 
+static void* wait_forever(void* unused) {
+    for (;;) pause();
+    return unused;
+}
+
 int main(int argc, char** argv) {
     int wanted = argc > 1 ? atoi(argv[1]) : 1000;
+    pthread_t thread;
+    if (argc > 2 && pthread_create(&thread, NULL, wait_forever, NULL) != 0) return 1;
     for (int opened = 0, i = 0; opened < wanted; ++i) {
         int got = 0;
         switch (i % 4) {
