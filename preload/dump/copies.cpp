@@ -202,6 +202,7 @@ struct Work {
 // The copy: every signal blocked (the program's handlers must not run in
 // it: a Ctrl-C reaches the whole process group) but its own alarm.
 [[noreturn]] void be_the_copy(const Work& work) {
+    copy_of_the_process_started();  // the HeldFdUse its maker holds, above all
     Reentry own;
     sigset_t blocked;
     sigfillset(&blocked);

@@ -283,12 +283,16 @@ FDTRACK_CHILD_PATH bool tracking() {
     return mode == kUndecided ? decide() : settle();
 }
 
+void copy_of_the_process_started() {
+    own_fds_after_fork();
+    locks_after_fork();
+    registry().repair_after_fork();
+}
+
 FDTRACK_CHILD_PATH void fork_child_started() {
     reset_thread_state_after_fork();
     if (tls.forking_copy) {  // fdtrack's own copy: it runs fdtrack's code at once, and keeps no thread
-        own_fds_after_fork();
-        locks_after_fork();
-        registry().repair_after_fork();
+        copy_of_the_process_started();
         return;
     }
     int mode = g_mode.load(std::memory_order_relaxed);

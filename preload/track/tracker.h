@@ -137,6 +137,10 @@ public:
 // A process forked from the tracked one (not exec'd) records into a copy of
 // the registry; it reports at exit only if it created fds of its own.
 bool is_fork_child();
+// In a copy of the process fdtrack made to write a report or answer a client
+// (dump.cpp at the fd limit, copies.h): what the program's threads held at
+// that moment (fd uses and moves, locks) is not held in the copy.
+void copy_of_the_process_started();
 bool recorded_since_fork();
 
 // The scope of one hooked call: enter; call real; record.
