@@ -32,7 +32,8 @@ int listen_on(const std::string& name) {
     memcpy(address.sun_path + 1, name.data(), name.size());  // abstract: sun_path[0] stays NUL
     socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
     // A backlog of 64: connections from other users are dropped as soon as
-    // they are accepted, so a queue filled by them empties at once.
+    // they are accepted, so a queue filled by them empties at once (with one
+    // thread, at the owner's next ring: copies.h).
     if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || listen(fd, 64) != 0) {
         int error = errno;
         close(fd);

@@ -9,11 +9,9 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/single_threaded.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
