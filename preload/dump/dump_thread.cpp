@@ -224,8 +224,10 @@ void serve_with_a_thread() {
     // A fork child that has not settled holds its parent's numbers; it
     // decides anew when it settles.
     if (is_unsettled_fork_child() || !g_by_copies.load() || !g_by_copies.exchange(false)) return;
+    int saved = errno;  // from hooks of calls that succeeded
     stop_answering_by_copies();
     ensure_dump_thread();
+    errno = saved;
 }
 
 bool answered_by_copies() { return g_by_copies.load(std::memory_order_relaxed); }
