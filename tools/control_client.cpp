@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "report/control_channel.h"
@@ -284,12 +286,17 @@ int ring_signal(int pid) {
     return 0;
 }
 
-// Rings `pid` with `sig`. A program that blocks that signal or takes it
+// Rings the process `pidfd` names (not a pid: one reused meanwhile is never
+// signalled) with `sig`. A program that blocks that signal or takes it
 // itself (sigwait, signalfd) has a dump thread (preload/hooks/hooks.cpp).
-void ring(int pid, int sig) {
-    sigval value{};
-    value.sival_int = kControlRing;
-    sigqueue(pid, sig, value);
+void ring(int pidfd, int sig) {
+    siginfo_t info{};
+    info.si_signo = sig;
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    info.si_value.sival_int = kControlRing;
+    syscall(SYS_pidfd_send_signal, pidfd, sig, &info, 0);
 }
 
 enum class Answer { complete, timed_out, too_long };
@@ -347,31 +354,39 @@ std::string ask_process(int pid, std::string_view request, double timeout_s, std
     if (std::string why = why_not_askable(pid, uids); !why.empty()) throw ControlError(why);
     auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
     std::string refused;
-    int fd;
-    if (int sig = ring_signal(pid)) {
-        // Nobody listens until rung: a backlog another user filled is
-        // emptied at each ring, and connecting is tried again.
-        constexpr auto kAttempt = std::chrono::milliseconds(250);
-        for (;;) {
-            refused.clear();
-            fd = connect_to_target(pid, uids, std::min(deadline, Clock::now() + kAttempt), refused, command);
-            if (fd >= 0 || Clock::now() >= deadline) break;
-            ring(pid, sig);
-        }
-    } else {
-        fd = connect_to_target(pid, uids, deadline, refused, command);
+    // Only a process that listens on its own control socket is ever rung:
+    // libfdtrack.so is running there, and the signal is fdtrack's
+    // (ring_signal, read again each time). One that fdtrack does not track,
+    // or a fork child before its first fd, is never signalled.
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    auto ring_if_listening = [&] {
+        if (int sig = pidfd >= 0 ? ring_signal(pid) : 0) ring(pidfd, sig);
+    };
+    constexpr auto kAttempt = std::chrono::milliseconds(250);
+    bool rung_to_connect = ring_signal(pid) != 0;  // nobody accepts until rung
+    int fd = connect_to_target(pid, uids, rung_to_connect ? std::min(deadline, Clock::now() + kAttempt) : deadline,
+                               refused, command);
+    // A backlog another user filled is emptied at each ring (and the
+    // connection is tried again): its own listener says it is fdtrack's.
+    while (fd < 0 && rung_to_connect && Clock::now() < deadline && holds_control_socket(pid)) {
+        ring_if_listening();
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        refused.clear();
+        fd = connect_to_target(pid, uids, std::min(deadline, Clock::now() + kAttempt), refused, command);
     }
     if (fd < 0) {
+        if (pidfd >= 0) close(pidfd);
         if (!refused.empty()) std::cerr << command << ": " << refused << "\n";
         throw ControlError(why_unreachable(pid));
     }
     std::string answer;
     Answer how = Answer::timed_out;
     if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) > 0) {
-        if (int sig = ring_signal(pid)) ring(pid, sig);
+        ring_if_listening();  // its peer is that very process (connect_to_target)
         how = read_answer(fd, deadline, answer);
     }
     close(fd);
+    if (pidfd >= 0) close(pidfd);
     if (how == Answer::too_long) {
         throw ControlError(process + " sent more than " + format_size(kMaxReportBytes) + ", more than any report: gave up");
     }

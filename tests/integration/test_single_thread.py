@@ -219,3 +219,13 @@ def test_a_program_that_takes_the_dump_signal_with_a_wait_gets_the_dump_thread(o
     assert "fdtrack" in thread_names(program.pid)
     assert len([e for e in dump_json(program.pid)["fds"] if e["origin"] == "tracked"]) == 1
     assert not program.dumps()
+
+
+def test_fdtrack_dump_never_signals_a_process_fdtrack_does_not_answer_for(one_thread):
+    """Only a process listening on its own control socket is rung: one that
+    runs without fdtrack and handles SIGUSR1 itself must not get one."""
+    program, source = one_thread(preload=False)
+    program.ask("handle")
+    result = cli("dump", program.pid, "--timeout", "2")
+    assert result.returncode == 2 and "not tracked" in result.stderr, result
+    assert program.ask("usr1") == "0", "fdtrack dump signalled a process without fdtrack"
