@@ -10,17 +10,19 @@
 #include <string.h>
 #include <malloc.h>
 #include <sys/prctl.h>
-#include <sys/uio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "preload/dump/control_socket.h"
@@ -54,12 +56,8 @@ int* g_listener = nullptr;  // the control socket's holder (dump_thread.cpp)
 std::atomic<int> g_retry_timer{-1};  // a POSIX timer id, made at the first retry
 std::atomic<int> g_retries{0};
 char g_retry_tag;  // its address marks the retry timer's signals
-// With no init or other ancestor to reap the copy (the program is pid 1 or
-// a subreaper), a copy is a child of the program that it cannot wait for,
-// and fdtrack reaps it at a later request (it stays a zombie until then).
-bool g_pid_one = false;
-constexpr int kMaxLingering = 16;
-pid_t g_lingering[kMaxLingering];
+constexpr int kMaxCopies = 16;
+pid_t g_copies[kMaxCopies];  // start_copy
 
 // Code where the program may be interrupted in the middle of changing state
 // a copy needs: libc (its allocator above all), the loader, the allocator
@@ -102,8 +100,29 @@ int note_unsafe_code(dl_phdr_info* info, size_t, void* data) {
 constexpr int kMaxEntries = 8;
 CodeRange g_allocator[kMaxEntries];
 int g_allocator_count = 0;
-// How far up the interrupted stack their return addresses are looked for.
+// The main thread's stack ends here (its top, from /proc/self/maps): a scan
+// reads only between a stack pointer and it. A stack elsewhere (a
+// coroutine's, sigaltstack) is not scanned: its end is unknown.
+uintptr_t g_stack_top = 0;
+// How far up their return addresses are looked for: above an interrupted
+// stack pointer, and above a hook's frame that a handler may have reached.
 constexpr size_t kStackScan = 2048;
+constexpr size_t kHandlerScan = 16384;
+
+void learn_stack_top() {
+    int fd = static_cast<int>(syscall(SYS_open, "/proc/self/maps", O_RDONLY | O_CLOEXEC));
+    if (fd < 0) return;
+    char text[8192];
+    std::string maps;
+    for (ssize_t n; (n = read(fd, text, sizeof text)) > 0;) maps.append(text, static_cast<size_t>(n));
+    syscall(SYS_close, fd);
+    size_t at = maps.find("[stack]");
+    if (at == std::string::npos) return;
+    size_t line = maps.rfind('\n', at);
+    line = line == std::string::npos ? 0 : line + 1;
+    size_t dash = maps.find('-', line);
+    if (dash != std::string::npos) g_stack_top = std::strtoull(maps.c_str() + dash + 1, nullptr, 16);
+}
 
 void learn_allocator_entries() {
     void* entries[] = {reinterpret_cast<void*>(&malloc),         reinterpret_cast<void*>(&free),
@@ -120,18 +139,13 @@ void learn_allocator_entries() {
     }
 }
 
-// Return addresses inside the allocator above the interrupted stack pointer.
-// Read with process_vm_readv: a coroutine's stack may end anywhere, and a
-// read past it fails instead of faulting (in pieces: a read stops at the
-// first piece it cannot take whole).
-bool allocator_on_stack(uintptr_t sp) {
-    constexpr int kPieces = 4;
-    uintptr_t words[kStackScan / sizeof(uintptr_t)];
-    iovec local{words, sizeof words}, remote[kPieces];
-    for (int i = 0; i < kPieces; ++i) remote[i] = {reinterpret_cast<void*>(sp + i * kStackScan / kPieces), kStackScan / kPieces};
-    ssize_t got = syscall(SYS_process_vm_readv, getpid(), &local, 1L, remote, static_cast<long>(kPieces), 0L);
-    if (got < 0) return true;  // unknown: not safe
-    for (size_t i = 0; i < static_cast<size_t>(got) / sizeof(uintptr_t); ++i) {
+// Return addresses inside the allocator in the `bytes` above stack pointer
+// `sp` of the main thread's stack (false where that stack is not `sp`'s).
+bool allocator_on_stack(uintptr_t sp, size_t bytes) {
+    if (!g_stack_top || sp >= g_stack_top || g_stack_top - sp > (size_t{1} << 30)) return false;
+    auto* words = reinterpret_cast<const uintptr_t*>(sp);
+    size_t count = std::min(bytes, g_stack_top - sp) / sizeof(uintptr_t);
+    for (size_t i = 0; i < count; ++i) {
         for (int j = 0; j < g_allocator_count; ++j) {
             if (words[i] > g_allocator[j].start && words[i] <= g_allocator[j].end) return true;
         }
@@ -144,6 +158,7 @@ void learn_unsafe_code() {
     if (learned) return;
     learned = true;
     learn_allocator_entries();
+    learn_stack_top();
     Dl_info malloc_object{};
     uintptr_t malloc_base = 0;
     if (dladdr(reinterpret_cast<void*>(&malloc), &malloc_object)) {
@@ -165,7 +180,7 @@ bool at_a_safe_point(const void* context) {
         if (!range.system_calls_are_safe) return false;
         auto* at = reinterpret_cast<const unsigned char*>(pc);
         bool system_call = (pc + 2 <= range.end && is_system_call(at)) || (pc >= range.start + 2 && is_system_call(at - 2));
-        return system_call && !allocator_on_stack(static_cast<uintptr_t>(registers[REG_RSP]));
+        return system_call && !allocator_on_stack(static_cast<uintptr_t>(registers[REG_RSP]), kStackScan);
     }
     return true;
 }
@@ -232,50 +247,32 @@ struct Work {
 
 pid_t clone_process() { return static_cast<pid_t>(syscall(SYS_clone, 0L, nullptr, nullptr, nullptr, 0L)); }
 
-void reap(pid_t copy) {
-    while (waitpid(copy, nullptr, __WCLONE) < 0 && errno == EINTR) {
-    }
-}
-
-void reap_lingering_copies() {
-    for (pid_t& copy : g_lingering) {
+// The copies still to be reaped: the program's children, which its wait()
+// never returns (no exit signal), reaped by fdtrack at the next request.
+// Never orphaned: a copy whose parent ended would be adopted by init or the
+// nearest subreaper with SIGCHLD as its exit signal, an unknown child to a
+// supervisor that waits for any (or a zombie under a pid 1 that reaps none).
+void reap_copies() {
+    for (pid_t& copy : g_copies) {
         if (copy > 0 && waitpid(copy, nullptr, __WCLONE | WNOHANG) != 0) copy = 0;
     }
 }
 
-// A copy that stays the program's child, kept to be reaped; false when
-// there is no room for one more (then none is made).
-bool room_to_linger() {
-    reap_lingering_copies();
-    for (pid_t copy : g_lingering) {
+bool room_for_a_copy() {
+    reap_copies();
+    for (pid_t copy : g_copies) {
         if (!copy) return true;
     }
     return false;
 }
 
-void linger(pid_t copy) {
-    for (pid_t& slot : g_lingering) {
-        if (!slot) {
-            slot = copy;
-            return;
-        }
-    }
-}
-
-// A copy that sends no signal when it ends (exit signal 0), which wait()
-// without __WCLONE never returns. It is itself the child of a first copy
-// that ends at once and is reaped here: the copy's parent is then init (or
-// the nearest subreaper), which reaps it.
+// Makes a copy for `work` (none when kMaxCopies still run: a client is then
+// closed unanswered, and says so).
 void start_copy(const Work& work) {
-    int subreaper = 0;  // asked each time: the program may become one at any moment
-    bool child = g_pid_one || (prctl(PR_GET_CHILD_SUBREAPER, &subreaper) == 0 && subreaper);
-    if (child && !room_to_linger()) return;
-    pid_t first = clone_process();
-    if (first == 0) {
-        if (child || clone_process() == 0) be_the_copy(work);
-        _exit(0);
-    }
-    if (first < 0) {
+    if (!room_for_a_copy()) return;
+    pid_t copy = clone_process();
+    if (copy == 0) be_the_copy(work);
+    if (copy < 0) {
         static std::atomic<bool> said{false};
         if (!said.exchange(true)) {
             static const char line[] = "fdtrack: cannot make a copy of the process to answer a request\n";
@@ -284,16 +281,25 @@ void start_copy(const Work& work) {
         }
         return;
     }
-    if (child) linger(first);
-    else reap(first);
+    for (pid_t& slot : g_copies) {
+        if (!slot) {
+            slot = copy;
+            return;
+        }
+    }
 }
 
 }  // namespace
 
-bool inside_the_allocator() {
+bool maybe_inside_the_allocator() {
     learn_unsafe_code();
+    stack_t alternate{};
+    if (sigaltstack(nullptr, &alternate) == 0 && (alternate.ss_flags & SS_ONSTACK)) return true;  // in a handler
     uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-    return allocator_on_stack(sp);
+    if (!g_stack_top || sp >= g_stack_top) return true;  // a stack it cannot scan
+    // Above this frame: the hooks', the program's handler's, the kernel's
+    // signal frame (up to ~3 KiB with AVX-512), then what it interrupted.
+    return allocator_on_stack(sp, kHandlerScan);
 }
 
 // Takes the waiting connections (other users' are closed at once, unread,
@@ -330,6 +336,11 @@ void answer_in_a_copy_now() {
     work.limit = limit.rlim_cur;
     for (auto [request, trigger] : {std::pair{kDumpSignal, "signal"}, {kDumpEmfile, "emfile"}, {kDumpThreshold, "threshold"}}) {
         if (!(requests & request)) continue;
+        if (!room_for_a_copy()) {  // too many still running: asked again in a moment
+            add_pending_requests(request);
+            retry_soon();
+            continue;
+        }
         Work dump = work;
         dump.queue = false;
         dump.trigger = trigger;
@@ -351,7 +362,6 @@ void answer_by_copies(int* listener) {
     g_listener = listener;
     learn_unsafe_code();
     share_dump_state_with_copies();
-    g_pid_one = getpid() == 1;
 }
 
 void stop_answering_by_copies() {
@@ -371,8 +381,11 @@ void answer_signal_in_a_copy(const siginfo_t* info, const void* context) {
     int saved = errno;
     Reentry own;
     if (asks_for_a_report(info)) add_pending_requests(kDumpSignal);
-    // A fork child that has not settled still holds its parent's numbers.
-    if (!is_unsettled_fork_child()) {
+    // A fork child that has not settled still holds its parent's numbers. A
+    // process with threads glibc made behind pthread_create's back (timers
+    // with SIGEV_THREAD, AIO) is not copied: a lock one of them holds would
+    // stop the copy. Its request waits for the dump thread, or the exit.
+    if (!is_unsettled_fork_child() && __libc_single_threaded) {
         if (at_a_safe_point(context) || g_retries.fetch_add(1) >= kMaxRetries) {
             g_retries.store(0);
             answer_in_a_copy_now();
@@ -386,7 +399,7 @@ void answer_signal_in_a_copy(const siginfo_t* info, const void* context) {
 void forget_copies_after_fork() {
     g_retry_timer.store(-1);  // timers are not inherited, nor children
     g_retries.store(0);
-    for (pid_t& copy : g_lingering) copy = 0;
+    for (pid_t& copy : g_copies) copy = 0;
 }
 
 }  // namespace fdtrack

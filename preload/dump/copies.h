@@ -10,8 +10,9 @@
 // dump signal after connecting (report/control_channel.h: only a user who may
 // signal it can), and fdtrack's handler of that signal, or the hook that saw
 // a threshold crossed, has a copy of the process made with clone(2) answer: the same memory, records and fds, a report written or sent while
-// the program carries on, and nothing the program can wait for (the copy is
-// the child of a short-lived copy, reaped at once, and sends no SIGCHLD).
+// the program carries on, and nothing the program can wait for (a child
+// with no exit signal, which wait() without __WCLONE never returns, reaped
+// by fdtrack at the next request).
 #pragma once
 
 #include <signal.h>
@@ -34,9 +35,11 @@ void answer_signal_in_a_copy(const siginfo_t* info, const void* context);
 // ring (kControlRing) nor fdtrack's own retry timer.
 bool asks_for_a_report(const siginfo_t* info);
 
-// The calling thread is inside the program's allocator (a signal handler
-// that interrupted malloc called a hook): no thread may be started from here.
-bool inside_the_allocator();
+// The calling thread may be inside the program's allocator (a signal
+// handler that interrupted malloc called a hook: on sigaltstack, a stack it
+// cannot scan, or the allocator's return addresses above this frame): no
+// thread may be started from here.
+bool maybe_inside_the_allocator();
 
 // From a hook (a threshold crossed, the fd limit reached): answers now.
 void answer_in_a_copy_now();

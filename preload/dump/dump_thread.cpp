@@ -214,8 +214,8 @@ void ensure_request_service() {
     }
     Reentry own;
     listen_once();
+    answer_by_copies(&g_listen_fd);  // first: the handler relies on what it learns
     g_by_copies.store(true);
-    answer_by_copies(&g_listen_fd);
     // A fork child's requests from before it had a way to answer them.
     if (g_pending.load()) answer_in_a_copy_now();
 }

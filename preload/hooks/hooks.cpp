@@ -165,7 +165,8 @@ OPEN_LIKE(openat64, (int dir, const char* path, int flags, ...), dir, path, flag
 // the program; the dump thread answers instead (copies.h).
 inline void program_waits_for(const sigset_t* signals) {
     int dump_signal = fdtrack::config().dump_signal;
-    if (!in_fdtrack() && signals && fdtrack::keeps_dump_handler(dump_signal) && sigismember(signals, dump_signal) == 1)
+    if (!in_fdtrack() && signals && fdtrack::answered_by_copies() && sigismember(signals, dump_signal) == 1 &&
+        !fdtrack::maybe_inside_the_allocator())
         fdtrack::serve_with_a_thread();
 }
 
@@ -606,7 +607,7 @@ HOOK(sighandler_t, signal, (int signum, sighandler_t handler)) {
 inline void program_masks(int how, const sigset_t* set) {
     if (!set || (how != SIG_BLOCK && how != SIG_SETMASK) || in_fdtrack() || !fdtrack::answered_by_copies()) return;
     int dump_signal = fdtrack::config().dump_signal;
-    if (sigismember(set, dump_signal) == 1 && !fdtrack::inside_the_allocator()) fdtrack::serve_with_a_thread();
+    if (sigismember(set, dump_signal) == 1 && !fdtrack::maybe_inside_the_allocator()) fdtrack::serve_with_a_thread();
 }
 
 HOOK(int, sigprocmask, (int how, const sigset_t* set, sigset_t* old)) {
