@@ -249,14 +249,17 @@ uint64_t signal_mask(int pid, const char* field) {
 
 bool in_mask(uint64_t mask, int sig) { return mask >> (sig - 1) & 1; }
 
-// FDTRACK_SIGNAL as the process was started with it, or "" (unset, or an
-// environment the program wrote its title over).
+// FDTRACK_SIGNAL as the process was started with it: "USR1" when unset,
+// "" when its environment was written over (a process title in its place:
+// no entry with an '=') and the setting cannot be told.
 std::string dump_signal_setting(int pid) {
     std::ifstream environ(proc_path(pid, "environ"), std::ios::binary);
+    bool intact = false;
     for (std::string entry; std::getline(environ, entry, '\0');) {
         if (entry.rfind("FDTRACK_SIGNAL=", 0) == 0) return entry.substr(15);
+        intact = intact || entry.find('=') != std::string::npos;
     }
-    return "";
+    return intact ? "USR1" : "";
 }
 
 // What FDTRACK_SIGNAL may say for `sig` (the library's forms, docs/spec.md).
@@ -272,18 +275,24 @@ bool names_signal(const std::string& setting, int sig) {
 // connection, or 0 when it has one (or its dump signal cannot be told: then
 // nothing is sent that a handler of the program's own would take). Its dump
 // signal is the one of the usable dump signals it catches that its
-// FDTRACK_SIGNAL names (USR1 when unset).
+// FDTRACK_SIGNAL names (USR1 when unset), or, where its environment was
+// written over, the only one it catches.
 int ring_signal(int pid) {
     for (const std::string& name : thread_names(pid)) {
         if (name == "fdtrack") return 0;  // its dump thread listens
     }
     uint64_t caught = signal_mask(pid, "SigCgt:");
     std::string setting = dump_signal_setting(pid);
+    int only = 0, candidates = 0;
     for (int sig = 1; sig <= SIGRTMAX; ++sig) {
         if (!is_usable_dump_signal(sig) || !in_mask(caught, sig)) continue;
-        if (setting.empty() ? sig == SIGUSR1 : names_signal(setting, sig)) return sig;
+        if (!setting.empty() && names_signal(setting, sig)) return sig;
+        only = sig;
+        ++candidates;
     }
-    return 0;
+    // Written over by the program's title: when it catches one such signal
+    // only, that is fdtrack's; with several, none is sent.
+    return setting.empty() && candidates == 1 ? only : 0;
 }
 
 // Rings the process `pidfd` names (not a pid: one reused meanwhile is never

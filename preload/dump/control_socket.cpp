@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "preload/dump/dump.h"
+#include "preload/dump/report_files.h"
 #include "preload/dump/snapshot.h"
 #include "preload/track/registry.h"
 #include "report/control_channel.h"
@@ -115,7 +116,7 @@ void answer_in_this_copy(int client, int keep) {
     serve(client, [&] {
         return report_to_json(take_snapshot("signal", [&](const std::vector<int>& described) {
             for (int fd : described) {
-                if (fd <= 2 || fd == client || fd == keep) continue;
+                if (fd == client || fd == keep || is_report_place_fd(fd)) continue;
                 syscall(SYS_close, fd);  // the copy's
                 registry().vacate(fd);
             }

@@ -214,6 +214,15 @@ struct Work {
     rlim_t limit = 0;
 };
 
+// A copy stopped (a lock the program held at a system call, a client that
+// does not read) says so as it ends.
+void copy_gave_up(int) {
+    static const char line[] = "fdtrack: a copy of the process answering a request gave up after 30 s\n";
+    ssize_t ignored = write(STDERR_FILENO, line, sizeof line - 1);
+    (void)ignored;
+    _exit(1);
+}
+
 // The copy: every signal blocked (the program's handlers must not run in
 // it: a Ctrl-C reaches the whole process group) but its own alarm.
 [[noreturn]] void be_the_copy(const Work& work) {
@@ -223,9 +232,9 @@ struct Work {
     sigfillset(&blocked);
     sigdelset(&blocked, SIGALRM);
     sigprocmask(SIG_SETMASK, &blocked, nullptr);
-    struct sigaction fatal {};
-    fatal.sa_handler = SIG_DFL;
-    sigaction(SIGALRM, &fatal, nullptr);
+    struct sigaction alarm_action {};
+    alarm_action.sa_handler = copy_gave_up;
+    sigaction(SIGALRM, &alarm_action, nullptr);
     alarm(kCopyPatience_s);
     prctl(PR_SET_NAME, "fdtrack copy");
     try {
@@ -322,6 +331,7 @@ void answer_in_a_copy_now() {
         if (trusted(client)) clients[client_count++] = client;
         else syscall(SYS_close, client);
     }
+    if (client_count == kMaxClients) retry_soon();  // more may wait: rings merge
     unsigned requests = take_pending_requests();
     // A threshold dump that comes with an emfile one says nothing more; one
     // whose count has fallen back by now (postgres probing how many fds it

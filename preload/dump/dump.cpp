@@ -122,10 +122,12 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
     return dumped;
 }
 
-// In a copy: each fd once described is closed, the copy's, not the program's.
+// In a copy: each fd once described is closed, the copy's, not the program's,
+// stdin and stdout too (a `$(program)` waits for every holder of its pipe);
+// stderr stays for the report's notice.
 void close_in_this_copy(const std::vector<int>& described) {
     for (int fd : described) {
-        if (fd <= 2) continue;
+        if (fd == STDERR_FILENO) continue;
         syscall(SYS_close, fd);
         registry().vacate(fd);
     }

@@ -210,6 +210,8 @@ void ensure_request_service() {
     if (g_service_ready.load(std::memory_order_acquire) || g_service_ready.exchange(true)) return;
     if (!copies_can_answer()) {
         ensure_dump_thread();
+        // At the fd limit (no eventfd) or out of threads: tried again at the next fd.
+        if (!g_running.load()) g_service_ready.store(false);
         return;
     }
     Reentry own;
@@ -227,6 +229,7 @@ void serve_with_a_thread() {
     int saved = errno;  // from hooks of calls that succeeded
     stop_answering_by_copies();
     ensure_dump_thread();
+    if (!g_running.load()) g_service_ready.store(false);  // the next fd tries again
     errno = saved;
 }
 
@@ -261,6 +264,9 @@ void ensure_dump_thread() {
     pthread_t thread;
     g_stopping.store(false);
     if (pthread_create(&thread, &attributes, run, nullptr) == 0) {
+        // Named before this returns, not once it runs: the CLI tells by this
+        // name that a thread answers (and that no ring is needed).
+        pthread_setname_np(thread, "fdtrack");
         g_thread = thread;
         g_joinable = joinable;
     } else {

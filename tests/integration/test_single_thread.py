@@ -238,3 +238,15 @@ def test_fdtrack_dump_never_signals_a_process_fdtrack_does_not_answer_for(one_th
     result = cli("dump", program.pid, "--timeout", "2")
     assert result.returncode == 2 and "not tracked" in result.stderr, result
     assert program.ask("usr1") == "0", "fdtrack dump signalled a process without fdtrack"
+
+
+def test_a_program_with_a_handler_for_another_signal_is_rung_with_its_dump_signal(one_thread):
+    """The CLI picks the dump signal among those the process catches: the
+    one its FDTRACK_SIGNAL names, USR1 when unset, never the program's own."""
+    program, source = one_thread()
+    program.ask("open 1")
+    program.ask("handle2")
+    for _ in range(3):
+        assert len([e for e in dump_json(program.pid)["fds"] if e["origin"] == "tracked"]) == 1
+    assert program.ask("usr2") == "0"
+    assert program.ask("threads") == "1"

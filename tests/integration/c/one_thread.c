@@ -5,6 +5,8 @@
      children    answers waitpid(-1, WNOHANG) and how many SIGCHLD arrived
      handle      installs a SIGUSR1 handler of its own
      usr1        answers how many SIGUSR1 its handler got
+     handle2     installs a SIGUSR2 handler of its own
+     usr2        answers how many SIGUSR2 its handler got
      thread      starts a thread that waits forever
      block       blocks SIGUSR1 (sigprocmask)
      pblock      blocks SIGUSR1 (pthread_sigmask)
@@ -35,10 +37,11 @@
 
 #include "check.h"
 
-static volatile sig_atomic_t sigchld_count, usr1_count;
+static volatile sig_atomic_t sigchld_count, usr1_count, usr2_count;
 
 static void on_sigchld(int signum) { (void)signum; ++sigchld_count; }
 static void on_usr1(int signum) { (void)signum; ++usr1_count; }
+static void on_usr2(int signum) { (void)signum; ++usr2_count; }
 
 static int count_threads(void) {
     DIR* dir = opendir("/proc/self/task");
@@ -112,6 +115,14 @@ int main(void) {
             own.sa_flags = SA_RESTART;
             CHECK(sigaction(SIGUSR1, &own, NULL) == 0);
             printf("ok\n");
+        } else if (!strcmp(line, "handle2\n")) {
+            struct sigaction own = {0};
+            own.sa_handler = on_usr2;
+            own.sa_flags = SA_RESTART;
+            CHECK(sigaction(SIGUSR2, &own, NULL) == 0);
+            printf("ok\n");
+        } else if (!strcmp(line, "usr2\n")) {
+            printf("%d ok\n", (int)usr2_count);
         } else if (!strcmp(line, "usr1\n")) {
             printf("%d ok\n", (int)usr1_count);
         } else if (!strcmp(line, "thread\n")) {
