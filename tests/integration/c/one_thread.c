@@ -58,6 +58,20 @@ static void* wait_forever(void* unused) {
     return NULL;
 }
 
+static void handle(int signum, void (*handler)(int)) {
+    struct sigaction own = {0};
+    own.sa_handler = handler;
+    own.sa_flags = SA_RESTART;
+    CHECK(sigaction(signum, &own, NULL) == 0);
+}
+
+static sigset_t only_usr1(void) {
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    return usr1;
+}
+
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -91,10 +105,7 @@ static unsigned long churn(int ms) {
 }
 
 int main(void) {
-    struct sigaction child = {0};
-    child.sa_handler = on_sigchld;
-    child.sa_flags = SA_RESTART;
-    CHECK(sigaction(SIGCHLD, &child, NULL) == 0);
+    handle(SIGCHLD, on_sigchld);
     setvbuf(stdout, NULL, _IOLBF, 0);
     char line[128];
     while (fgets(line, sizeof line, stdin)) {
@@ -110,16 +121,10 @@ int main(void) {
             pid_t got = waitpid(-1, &status, WNOHANG);
             printf("%d %d %d ok\n", (int)got, got < 0 ? errno : 0, (int)sigchld_count);
         } else if (!strcmp(line, "handle\n")) {
-            struct sigaction own = {0};
-            own.sa_handler = on_usr1;
-            own.sa_flags = SA_RESTART;
-            CHECK(sigaction(SIGUSR1, &own, NULL) == 0);
+            handle(SIGUSR1, on_usr1);
             printf("ok\n");
         } else if (!strcmp(line, "handle2\n")) {
-            struct sigaction own = {0};
-            own.sa_handler = on_usr2;
-            own.sa_flags = SA_RESTART;
-            CHECK(sigaction(SIGUSR2, &own, NULL) == 0);
+            handle(SIGUSR2, on_usr2);
             printf("ok\n");
         } else if (!strcmp(line, "usr2\n")) {
             printf("%d ok\n", (int)usr2_count);
@@ -130,25 +135,19 @@ int main(void) {
             CHECK(pthread_create(&thread, NULL, wait_forever, NULL) == 0);
             printf("ok\n");
         } else if (!strcmp(line, "block\n") || !strcmp(line, "waitsig\n")) {
-            sigset_t usr1;
-            sigemptyset(&usr1);
-            sigaddset(&usr1, SIGUSR1);
+            sigset_t usr1 = only_usr1();
             CHECK(sigprocmask(SIG_BLOCK, &usr1, NULL) == 0);
             int taken = 0;
             struct timespec none = {0, 0};
             while (line[0] == 'w' && sigtimedwait(&usr1, NULL, &none) == SIGUSR1) ++taken;
             printf("%d ok\n", taken);
         } else if (!strcmp(line, "pblock\n") || !strcmp(line, "rawblock\n")) {
-            sigset_t usr1;
-            sigemptyset(&usr1);
-            sigaddset(&usr1, SIGUSR1);
+            sigset_t usr1 = only_usr1();
             if (line[0] == 'p') CHECK(pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0);
             else CHECK(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &usr1, NULL, 8) == 0);
             printf("ok\n");
         } else if (!strncmp(line, "take ", 5)) {
-            sigset_t usr1;
-            sigemptyset(&usr1);
-            sigaddset(&usr1, SIGUSR1);
+            sigset_t usr1 = only_usr1();
             int taken = -1;
             struct timespec patience = {10, 0};
             if (!strcmp(line, "take sigwait\n")) CHECK(sigwait(&usr1, &taken) == 0);
@@ -159,9 +158,7 @@ int main(void) {
             CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
             printf("ok\n");
         } else if (!strcmp(line, "unblock\n")) {
-            sigset_t usr1;
-            sigemptyset(&usr1);
-            sigaddset(&usr1, SIGUSR1);
+            sigset_t usr1 = only_usr1();
             CHECK(sigprocmask(SIG_UNBLOCK, &usr1, NULL) == 0);
             printf("ok\n");
         } else if (sscanf(line, "churn %d", &n) == 1) {
