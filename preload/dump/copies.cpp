@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,12 +109,7 @@ constexpr size_t kStackScan = 2048;
 constexpr size_t kHandlerScan = 16384;
 
 void learn_stack_top() {
-    int fd = static_cast<int>(syscall(SYS_open, "/proc/self/maps", O_RDONLY | O_CLOEXEC));
-    if (fd < 0) return;
-    char text[8192];
-    std::string maps;
-    for (ssize_t n; (n = read(fd, text, sizeof text)) > 0;) maps.append(text, static_cast<size_t>(n));
-    syscall(SYS_close, fd);
+    std::string maps = read_file("/proc/self/maps");
     size_t at = maps.find("[stack]");
     if (at == std::string::npos) return;
     size_t line = maps.rfind('\n', at);

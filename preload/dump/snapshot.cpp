@@ -118,22 +118,6 @@ std::vector<int> open_fds() {
     return fds;
 }
 
-// Plain reads, not std::ifstream: iostreams would link libstdc++'s locale
-// machinery into the library, whose constructors run in every process.
-std::string read_file(const char* path) {
-    std::string text;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return text;
-    char buffer[4096];
-    for (;;) {
-        ssize_t n = read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        text.append(buffer, static_cast<size_t>(n));
-    }
-    close(fd);
-    return text;
-}
 
 std::vector<std::string> read_argv() {
     std::vector<std::string> argv;
@@ -459,6 +443,23 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
     largest_sites_first(report);
     apply_suppressions(configured_suppressions(), report);
     return report;
+}
+
+// Plain reads, not std::ifstream: iostreams would link libstdc++'s locale
+// machinery into the library, whose constructors run in every process.
+std::string read_file(const char* path) {
+    std::string text;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    char buffer[4096];
+    for (;;) {
+        ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buffer, static_cast<size_t>(n));
+    }
+    close(fd);
+    return text;
 }
 
 void report_for_program(int pid, rlim_t limit) {

@@ -42,6 +42,9 @@ Report take_snapshot(const char* trigger, const std::function<void(const std::ve
 // with no fd listed or described. Milliseconds at 20,000 fds.
 Report take_counts();
 
+// A small file read whole (/proc/self/...), or "" if it cannot be.
+std::string read_file(const char* path);
+
 // In a copy of the process (copies.h, the copies made at the fd limit):
 // every report is the program's, of pid `pid` with fd limit `limit`, not
 // the copy's, whose own limit it has lifted.
