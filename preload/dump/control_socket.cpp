@@ -15,6 +15,7 @@
 #include "preload/dump/report_files.h"
 #include "preload/dump/snapshot.h"
 #include "preload/track/registry.h"
+#include "preload/track/tracker.h"
 #include "report/control_channel.h"
 #include "report/report_json.h"
 
@@ -117,7 +118,7 @@ void answer_in_this_copy(int client, int keep) {
         return report_to_json(take_snapshot("signal", [&](const std::vector<int>& described) {
             for (int fd : described) {
                 if (fd == client || fd == keep || is_report_place_fd(fd)) continue;
-                syscall(SYS_close, fd);  // the copy's
+                close_directly(fd);  // the copy's
                 registry().vacate(fd);
             }
         }));

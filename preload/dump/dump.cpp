@@ -25,6 +25,7 @@
 #include "preload/dump/report_files.h"
 #include "preload/dump/snapshot.h"
 #include "preload/track/thread_state.h"
+#include "preload/track/tracker.h"
 #include "report/report_json.h"
 #include "report/report_text.h"
 
@@ -128,7 +129,7 @@ Dumped write_dump(const char* trigger, int pid, int sequence, rlim_t limit,
 void close_in_this_copy(const std::vector<int>& described) {
     for (int fd : described) {
         if (fd == STDERR_FILENO) continue;
-        syscall(SYS_close, fd);
+        close_directly(fd);
         registry().vacate(fd);
     }
 }

@@ -60,14 +60,6 @@ constexpr int kAcceptBackoff_ms = 500;
 // How long detach waits for the thread to end (stop_dump_thread).
 constexpr int kJoinPatience_s = 2;
 
-// close(2) itself: fdtrack's own calls to close pass through its close hook,
-// which forgets the fd in the registry (a write the fork handler avoids).
-void close_directly(int fd) {
-    long result;
-    asm volatile("syscall" : "=a"(result) : "a"(SYS_close), "D"(fd) : "rcx", "r11", "memory");
-    (void)result;
-}
-
 // The program has no fd to spare for the connection: a copy of the process
 // answers it (answer_queue_in_this_copy). The dump thread waits for it, since
 // the program must not reap it; a lock held by another thread at the fork

@@ -73,8 +73,9 @@ public:
     // With `removed`, also copies the record as it was.
     Origin remove(int fd, FdInfo* removed = nullptr, const void* closer = nullptr);
     // In a copy of the process that closed its copy of `fd` once described
-    // (dump.h): the number is free there, to be reused by the copy's own
-    // files, and the counts stay the program's, which its report gives.
+    // (close_directly, tracker.h): the number is free there, to be reused by
+    // the copy's own files, and the counts stay the program's, which its
+    // report gives.
     void vacate(int fd);
     // A consistent copy of slot `fd`.
     FdInfo get(int fd) const;

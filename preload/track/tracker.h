@@ -3,6 +3,8 @@
 // followed, fdtrack's own fds) lives here once, in Hook, not in every wrapper.
 #pragma once
 
+#include <sys/syscall.h>
+
 #include <errno.h>
 
 #include <atomic>
@@ -137,6 +139,15 @@ public:
 // A process forked from the tracked one (not exec'd) records into a copy of
 // the registry; it reports at exit only if it created fds of its own.
 bool is_fork_child();
+// close(2) itself, not through libc: fdtrack's own calls to close and to
+// syscall() pass through its hooks, which forget the fd in the registry (a
+// write the fork handler avoids; a count of the program's a copy must keep).
+inline void close_directly(int fd) {
+    long result;
+    asm volatile("syscall" : "=a"(result) : "a"(SYS_close), "D"(fd) : "rcx", "r11", "memory");
+    (void)result;
+}
+
 // In a copy of the process fdtrack made to write a report or answer a client
 // (dump.cpp at the fd limit, copies.h): what the program's threads held at
 // that moment (fd uses and moves, locks) is not held in the copy.
